@@ -1,0 +1,219 @@
+import type { Counter, Registry } from 'prom-client';
+import type { RedisClient } from './client';
+import { cacheCounter } from './metrics';
+
+export interface Codec<T> {
+  encode(value: T): string;
+  decode(text: string): T;
+}
+
+export interface CacheAsideOptions<T> {
+  redis: RedisClient;
+  /** Names this cache in metrics and logs (e.g. "user"). */
+  name: string;
+  ttlSeconds: number;
+  /** TTL of a cached "not found"; 0 disables negative caching. */
+  negativeTtlSeconds: number;
+  codec?: Codec<T>;
+  registry?: Registry;
+  /** Told about Redis failures (they never fail the call). */
+  onError?: (err: unknown, op: string) => void;
+}
+
+const NOT_FOUND = '\u0000';
+const VERSION_TTL_MS = 24 * 3600_000;
+
+// A fill only lands if no invalidation happened since the reader looked, so a reader that loaded
+// a row before a write cannot put the old row back after the write's delete.
+const FILL = `
+local v = redis.call('GET', KEYS[2]) or ''
+if v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`;
+
+const INVALIDATE = `
+for i = 1, #KEYS, 2 do
+  redis.call('INCR', KEYS[i + 1])
+  redis.call('PEXPIRE', KEYS[i + 1], ARGV[1])
+  redis.call('DEL', KEYS[i])
+end
+return 1`;
+
+type Scripted = RedisClient & {
+  imCacheFill(
+    data: string,
+    version: string,
+    expect: string,
+    value: string,
+    ttlMs: number,
+  ): Promise<number>;
+  imCacheInvalidate(...args: (string | number)[]): Promise<number>;
+};
+
+const defined = new WeakSet<RedisClient>();
+function scripted(redis: RedisClient): Scripted {
+  if (!defined.has(redis)) {
+    redis.defineCommand('imCacheFill', { numberOfKeys: 2, lua: FILL });
+    redis.defineCommand('imCacheInvalidate', { lua: INVALIDATE });
+    defined.add(redis);
+  }
+  return redis as Scripted;
+}
+
+const versionKey = (key: string) => `${key}:v`;
+
+/**
+ * Cache-aside over Redis: read the cache, else load from the source of truth and fill. Keys
+ * must carry a hash tag (`user:{u1}`) so the entry and its version key share a cluster slot.
+ *
+ * - penetration: "not found" is cached for negativeTtlSeconds;
+ * - stampede: one load per key at a time in this process (single-flight);
+ * - avalanche: TTLs get up to 10% random jitter;
+ * - stale fills: writers call invalidate() after committing; it bumps a per-key version that
+ *   in-flight fills check, so the next read on any replica sees the write;
+ * - Redis down: lookups fall through to the loader, fills are skipped, a metric counts it.
+ */
+export class CacheAside<T> {
+  private readonly inflight = new Map<string, Promise<T | null>>();
+  private readonly counter: Counter<'cache' | 'result'>;
+  private readonly codec: Codec<T>;
+
+  constructor(private readonly options: CacheAsideOptions<T>) {
+    this.counter = cacheCounter(options.registry);
+    this.codec = options.codec ?? { encode: JSON.stringify, decode: JSON.parse };
+  }
+
+  async get(key: string, load: () => Promise<T | null>): Promise<T | null> {
+    const pending = this.inflight.get(key);
+    if (pending) return pending;
+    const promise = this.lookup(key, load).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, promise);
+    return promise;
+  }
+
+  /**
+   * Looks up many keys in one round trip; the misses are loaded with one loadMany call.
+   * Returns a map of the keys found.
+   */
+  async getMany(
+    keys: string[],
+    loadMany: (missing: string[]) => Promise<Map<string, T>>,
+  ): Promise<Map<string, T>> {
+    const found = new Map<string, T>();
+    if (keys.length === 0) return found;
+    const redis = scripted(this.options.redis);
+    let cached: [string | null, string | null][];
+    try {
+      cached = await Promise.all(
+        keys.map((k) => Promise.all([redis.get(k), redis.get(versionKey(k))])),
+      );
+    } catch (err) {
+      this.fail(err, 'getMany');
+      this.counter.inc({ cache: this.options.name, result: 'error' }, keys.length);
+      return loadMany(keys);
+    }
+    const missing: string[] = [];
+    const versions = new Map<string, string>();
+    keys.forEach((key, i) => {
+      const [text, version] = cached[i]!;
+      if (text === null) {
+        missing.push(key);
+        versions.set(key, version ?? '');
+        this.count('miss');
+      } else if (text === NOT_FOUND) {
+        this.count('negative_hit');
+      } else {
+        found.set(key, this.codec.decode(text));
+        this.count('hit');
+      }
+    });
+    if (missing.length === 0) return found;
+    const loaded = await loadMany(missing);
+    await Promise.all(
+      missing.map((key) => this.fill(key, versions.get(key)!, loaded.get(key) ?? null)),
+    );
+    for (const [key, value] of loaded) found.set(key, value);
+    return found;
+  }
+
+  /** Call after the source of truth committed a change to these keys. */
+  async invalidate(...keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    const args = keys.flatMap((k) => [k, versionKey(k)]);
+    try {
+      await this.invalidateInSlots(args);
+    } catch (err) {
+      this.fail(err, 'invalidate');
+      // The write is committed; keep trying briefly so the stale entry does not live out its TTL.
+      this.retryInvalidate(args, 1);
+    }
+  }
+
+  private async invalidateInSlots(args: string[]): Promise<void> {
+    const redis = scripted(this.options.redis);
+    // One script per key pair: pairs of different keys may live in different cluster slots.
+    await Promise.all(
+      Array.from({ length: args.length / 2 }, (_, i) =>
+        redis.imCacheInvalidate(2, args[2 * i]!, args[2 * i + 1]!, VERSION_TTL_MS),
+      ),
+    );
+  }
+
+  private retryInvalidate(args: string[], attempt: number) {
+    if (attempt > 5) return;
+    setTimeout(
+      () => {
+        this.invalidateInSlots(args).catch((err) => {
+          this.fail(err, 'invalidate-retry');
+          this.retryInvalidate(args, attempt + 1);
+        });
+      },
+      200 * 2 ** attempt,
+    ).unref();
+  }
+
+  private async lookup(key: string, load: () => Promise<T | null>): Promise<T | null> {
+    const redis = scripted(this.options.redis);
+    let text: string | null;
+    let version: string | null;
+    try {
+      [text, version] = await Promise.all([redis.get(key), redis.get(versionKey(key))]);
+    } catch (err) {
+      this.fail(err, 'get');
+      this.count('error');
+      return load();
+    }
+    if (text === NOT_FOUND) {
+      this.count('negative_hit');
+      return null;
+    }
+    if (text !== null) {
+      this.count('hit');
+      return this.codec.decode(text);
+    }
+    this.count('miss');
+    const value = await load();
+    await this.fill(key, version ?? '', value);
+    return value;
+  }
+
+  private async fill(key: string, version: string, value: T | null): Promise<void> {
+    const ttlSeconds = value === null ? this.options.negativeTtlSeconds : this.options.ttlSeconds;
+    if (ttlSeconds <= 0) return;
+    const ttlMs = Math.round(ttlSeconds * 1000 * (1 + Math.random() * 0.1));
+    const text = value === null ? NOT_FOUND : this.codec.encode(value);
+    try {
+      await scripted(this.options.redis).imCacheFill(key, versionKey(key), version, text, ttlMs);
+    } catch (err) {
+      this.fail(err, 'fill');
+    }
+  }
+
+  private count(result: 'hit' | 'miss' | 'negative_hit' | 'error') {
+    this.counter.inc({ cache: this.options.name, result });
+  }
+
+  private fail(err: unknown, op: string) {
+    this.options.onError?.(err, `${this.options.name}.${op}`);
+  }
+}

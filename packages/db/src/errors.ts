@@ -1,0 +1,70 @@
+import { AlreadyExistsError, AppError, UnavailableError } from '@im-repo/errors';
+import { ConnectionError, DatabaseError, TimeoutError, UniqueConstraintError } from 'sequelize';
+
+// mysql2 / MariaDB codes that mean "the database cannot serve us right now".
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EPIPE',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_QUERY_INTERRUPTED',
+  'ER_LOCK_WAIT_TIMEOUT',
+  'ER_OPTION_PREVENTS_STATEMENT', // read-only replica during failover
+]);
+
+function driverCode(err: unknown): string | undefined {
+  const e = err as { parent?: { code?: string }; original?: { code?: string }; code?: string };
+  return e?.parent?.code ?? e?.original?.code ?? e?.code;
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  return err instanceof UniqueConstraintError || driverCode(err) === 'ER_DUP_ENTRY';
+}
+
+/** Which unique key a duplicate hit (MySQL names it in the message: "for key 'users.username'"). */
+export function violatedKey(err: unknown): string | undefined {
+  const e = err as { parent?: { sqlMessage?: string }; original?: { sqlMessage?: string } };
+  const message = e?.parent?.sqlMessage ?? e?.original?.sqlMessage ?? '';
+  const match = /for key '(?:[^'.]+\.)?([^']+)'/.exec(message);
+  return match?.[1];
+}
+
+export function isDeadlock(err: unknown): boolean {
+  const code = driverCode(err);
+  return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT';
+}
+
+export function isDbUnavailable(err: unknown): boolean {
+  if (err instanceof ConnectionError || err instanceof TimeoutError) return true;
+  const code = driverCode(err);
+  return code !== undefined && UNAVAILABLE_CODES.has(code);
+}
+
+/**
+ * Maps a driver error to what the caller should see: a unique violation nobody handled is
+ * ALREADY_EXISTS, a lost or refused connection is UNAVAILABLE. Anything else is left alone
+ * (it becomes INTERNAL, logged, never sent).
+ */
+export function translateDbError(err: unknown): AppError | undefined {
+  if (err instanceof AppError) return err;
+  if (isUniqueViolation(err)) {
+    return new AlreadyExistsError('ALREADY_EXISTS', 'the resource already exists');
+  }
+  if (isDbUnavailable(err)) {
+    return new UnavailableError('DATABASE_UNAVAILABLE', 'the database is unavailable', {
+      cause: err,
+    });
+  }
+  if (err instanceof DatabaseError && driverCode(err) === 'ER_LOCK_DEADLOCK') {
+    return new UnavailableError('DATABASE_CONTENTION', 'the database is busy, retry', {
+      cause: err,
+    });
+  }
+  return undefined;
+}

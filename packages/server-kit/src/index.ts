@@ -1,0 +1,26 @@
+export { currentContext, outgoingMetadata, REQUEST_ID_HEADER } from './context';
+export type { CallContext } from './context';
+export { mapError, translatePeerError } from './error-mapping';
+export type { ErrorTranslator } from './error-mapping';
+export { HealthMonitor } from './health';
+export type { HealthCheck } from './health';
+export { createLogger } from './logger';
+export type { Logger } from './logger';
+export { createMetrics, startMetricsServer } from './metrics';
+export type { GrpcMetrics } from './metrics';
+export { decodeErrorInfo, peerError } from './peer-error';
+export { peerClientOptions } from './peers';
+export { createServeContext, serve } from './serve';
+export type { Running, ServeContext } from './serve';
+export { createGrpcServer } from './server';
+export { createStandInServer } from './stand-in';
+export type {
+  GrpcServer,
+  GrpcServerOptions,
+  ServiceHandlers,
+  StreamHandler,
+  UnaryHandler,
+} from './server';
+export { clientCredentials, serverCredentials } from './tls';
+export type { TlsConfig } from './tls';
+export * as validate from './validate';

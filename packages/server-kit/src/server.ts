@@ -1,0 +1,231 @@
+import {
+  Server,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { Code, codeName } from '@im-repo/errors';
+import type { ServiceInfo } from '@im-repo/proto';
+import { ulid } from 'ulid';
+import { REQUEST_ID_HEADER, runInContext, type CallContext } from './context';
+import { mapError, translatePeerError, type ErrorTranslator } from './error-mapping';
+import { HealthMonitor, type HealthCheck } from './health';
+import type { Logger } from './logger';
+import { createMetrics, type GrpcMetrics } from './metrics';
+import { addReflection } from './reflection';
+import { serverCredentials, type TlsConfig } from './tls';
+
+type RequestOf<M> = M extends { requestDeserialize: (value: Buffer) => infer Req } ? Req : never;
+type ResponseOf<M> = M extends { responseSerialize: (value: infer Res) => Buffer } ? Res : never;
+
+/** A handler for a server-streaming rpc: write to the call, resolve when done. */
+export type StreamHandler<Req, Res> = (
+  request: Req,
+  call: ServerWritableStream<Req, Res>,
+  ctx: CallContext,
+) => Promise<void>;
+
+export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
+
+/** Async handlers for every rpc of a ts-proto service definition. */
+export type ServiceHandlers<D> = {
+  [K in keyof D]: D[K] extends { responseStream: true }
+    ? StreamHandler<RequestOf<D[K]>, ResponseOf<D[K]>>
+    : UnaryHandler<RequestOf<D[K]>, ResponseOf<D[K]>>;
+};
+
+export interface GrpcServerOptions<D extends object> {
+  service: ServiceInfo<D>;
+  handlers: ServiceHandlers<D>;
+  logger: Logger;
+  metrics?: GrpcMetrics;
+  /** Named dependency checks behind grpc.health.v1 (e.g. mysql, redis). */
+  healthChecks?: Record<string, HealthCheck>;
+  healthIntervalMs?: number;
+  /** Library errors to caller-visible ones (db, redis); peers' errors are always relayed. */
+  translators?: ErrorTranslator[];
+  tls?: TlsConfig;
+  /** How long shutdown() waits for in-flight calls before cancelling them. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface GrpcServer {
+  readonly server: Server;
+  readonly metrics: GrpcMetrics;
+  readonly health: HealthMonitor;
+  readonly logger: Logger;
+  /** Aborted when shutdown starts; long-lived streams end on it. */
+  readonly shutdownSignal: AbortSignal;
+  /** Binds and starts serving; resolves with the bound port (0 picks a free one). */
+  listen(port: number, host?: string): Promise<number>;
+  /** Stops accepting calls, lets in-flight ones finish (up to the timeout), then stops. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * The one gRPC server bootstrap: wraps every handler with request ids, logging, metrics and
+ * error mapping; adds health and reflection. Returns a server that is not listening yet, so
+ * tests start it in-process on port 0.
+ */
+export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>): GrpcServer {
+  const { service, logger } = options;
+  const metrics = options.metrics ?? createMetrics();
+  const translators = [...(options.translators ?? []), translatePeerError];
+  const shutdown = new AbortController();
+  const server = new Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+  const health = new HealthMonitor(service.name, options.healthChecks ?? {}, logger);
+
+  const implementation: UntypedServiceImplementation = {};
+  for (const [name, def] of Object.entries(service.definition)) {
+    const method = def as { path: string; responseStream: boolean };
+    const handler = (options.handlers as Record<string, unknown>)[name];
+    if (typeof handler !== 'function') throw new Error(`no handler for ${method.path}`);
+    const rpc = method.path.slice(method.path.lastIndexOf('/') + 1);
+    const grpcType = method.responseStream ? 'server_stream' : 'unary';
+    const labels = { grpc_type: grpcType, grpc_service: service.name, grpc_method: rpc };
+    const started = metrics.started.labels(labels);
+    const handling = metrics.handling.labels(labels);
+
+    const begin = (
+      call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+    ) => {
+      started.inc();
+      const startedAt = process.hrtime.bigint();
+      const requestId = String(call.metadata.get(REQUEST_ID_HEADER)[0] ?? '') || ulid();
+      const abort = new AbortController();
+      call.on('cancelled', () => abort.abort());
+      let callLogger: Logger | undefined;
+      const ctx: CallContext = {
+        requestId,
+        method: method.path,
+        metadata: call.metadata,
+        signal: method.responseStream
+          ? AbortSignal.any([abort.signal, shutdown.signal])
+          : abort.signal,
+        get logger() {
+          callLogger ??= logger.child({ rpc, request_id: requestId });
+          return callLogger;
+        },
+      };
+      const finish = (err: unknown) => {
+        const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
+        let code: number = Code.OK;
+        let status;
+        if (err !== undefined) {
+          const mapped = mapError(err, service.package, translators);
+          status = mapped.status;
+          code = status.code;
+          if (mapped.internal !== undefined) {
+            logger.error('rpc failed', {
+              rpc,
+              request_id: requestId,
+              code: codeName(code),
+              duration_ms: seconds * 1000,
+              error:
+                mapped.internal instanceof Error ? mapped.internal.stack : String(mapped.internal),
+            });
+          } else {
+            logger.log(code === Code.UNAVAILABLE ? 'warn' : 'info', 'rpc', {
+              rpc,
+              request_id: requestId,
+              code: codeName(code),
+              reason: (err as { reason?: string }).reason,
+              duration_ms: seconds * 1000,
+            });
+          }
+        } else if (logger.isDebugEnabled()) {
+          logger.debug('rpc', {
+            rpc,
+            request_id: requestId,
+            code: 'OK',
+            duration_ms: seconds * 1000,
+          });
+        }
+        metrics.handled.inc({ ...labels, grpc_code: codeName(code) });
+        handling.observe(seconds);
+        return status;
+      };
+      return { ctx, finish };
+    };
+
+    if (method.responseStream) {
+      const streamHandler = handler as StreamHandler<unknown, unknown>;
+      implementation[name] = (call: ServerWritableStream<unknown, unknown>) => {
+        const { ctx, finish } = begin(call);
+        runInContext(ctx, () => streamHandler(call.request, call, ctx)).then(
+          () => {
+            finish(undefined);
+            call.end();
+          },
+          (err: unknown) => {
+            const status = finish(err);
+            if (!call.cancelled) call.emit('error', status);
+          },
+        );
+      };
+    } else {
+      const unaryHandler = handler as UnaryHandler<unknown, unknown>;
+      implementation[name] = (
+        call: ServerUnaryCall<unknown, unknown>,
+        callback: sendUnaryData<unknown>,
+      ) => {
+        const { ctx, finish } = begin(call);
+        runInContext(ctx, () => unaryHandler(call.request, ctx)).then(
+          (response) => {
+            finish(undefined);
+            callback(null, response);
+          },
+          (err: unknown) => callback(finish(err) ?? null),
+        );
+      };
+    }
+  }
+
+  server.addService(
+    service.definition as unknown as Parameters<Server['addService']>[0],
+    implementation,
+  );
+  health.implementation.addToServer(server);
+  addReflection(server, service as ServiceInfo);
+
+  const tls = options.tls;
+  const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
+  let stopping: Promise<void> | undefined;
+
+  return {
+    server,
+    metrics,
+    health,
+    logger,
+    shutdownSignal: shutdown.signal,
+    async listen(port, host = '0.0.0.0') {
+      const bound = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(
+          `${host}:${port}`,
+          tls ? serverCredentials(tls) : serverCredentials({ cert: '', key: '', ca: '' }),
+          (err, p) => (err ? reject(err) : resolve(p)),
+        );
+      });
+      await health.check();
+      health.start(options.healthIntervalMs ?? 2000);
+      return bound;
+    },
+    shutdown() {
+      stopping ??= new Promise<void>((resolve) => {
+        health.stop();
+        shutdown.abort();
+        const force = setTimeout(() => {
+          logger.warn('shutdown: deadline passed, cancelling in-flight calls');
+          server.forceShutdown();
+          resolve();
+        }, shutdownTimeoutMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import { CacheAside, createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
+import type { Config } from '@im-repo/config';
+import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
+import type { GrpcMetrics, Logger, ServeContext } from '@im-repo/server-kit';
+import { LoginThrottle } from './login-throttle';
+import { migrations } from './migrations';
+import { PasswordHasher } from './password-hasher';
+import { UserDomain } from './user.domain';
+import { UserRepository } from './user.repository';
+import type { UserRecord } from './user.types';
+
+export interface UserDeps {
+  config: Config;
+  logger: Logger;
+  metrics: GrpcMetrics;
+  sequelize: Sequelize;
+  redis: RedisClient;
+  domain: UserDomain;
+  close(): Promise<void>;
+}
+
+// Cached records keep times as epoch ms; JSON would turn Dates into strings.
+const codec = {
+  encode: (u: UserRecord) =>
+    JSON.stringify({ ...u, createdAt: u.createdAt.getTime(), updatedAt: u.updatedAt.getTime() }),
+  decode: (text: string): UserRecord => {
+    const u = JSON.parse(text) as UserRecord & { createdAt: number; updatedAt: number };
+    return { ...u, createdAt: new Date(u.createdAt), updatedAt: new Date(u.updatedAt) };
+  },
+};
+
+/** Opens MySQL (migrated) and Redis and wires the domain: everything main and tests share. */
+export async function openUserDeps({ config, logger, metrics }: ServeContext): Promise<UserDeps> {
+  const sequelize = await openDatabase(config.db, 'user', { migrations });
+  const redis = createRedis(config.redis);
+  redis.on('error', () => undefined); // failures surface per command and in health
+  await waitForRedis(redis, 2000);
+  const onRedisError = (err: unknown, op = 'redis') =>
+    logger.warn('redis failed, served without it', { op, error: (err as Error).message });
+  const cache = new CacheAside<UserRecord>({
+    redis,
+    name: 'user',
+    ttlSeconds: config.cache.ttl_seconds,
+    negativeTtlSeconds: config.cache.negative_ttl_seconds,
+    codec,
+    registry: metrics.registry,
+    onError: onRedisError,
+  });
+  const throttle = new LoginThrottle(redis, {
+    maxFailures: config.user.login_max_failures,
+    windowSeconds: config.user.login_window_seconds,
+    onRedisError: (err) => onRedisError(err, 'login-throttle'),
+  });
+  const domain = new UserDomain(
+    new UserRepository(sequelize),
+    cache,
+    new PasswordHasher(config.user.scrypt_cost),
+    throttle,
+  );
+  return {
+    config,
+    logger,
+    metrics,
+    sequelize,
+    redis,
+    domain,
+    async close() {
+      redis.disconnect();
+      await sequelize.close();
+    },
+  };
+}
+
+export const healthChecks = (deps: Pick<UserDeps, 'sequelize' | 'redis'>) => ({
+  mysql: () => pingDatabase(deps.sequelize),
+  redis: () => pingRedis(deps.redis),
+});

@@ -1,0 +1,23 @@
+import { translateDbError } from '@im-repo/db';
+import { userService } from '@im-repo/proto/user';
+import { createGrpcServer, type GrpcServer } from '@im-repo/server-kit';
+import { healthChecks, type UserDeps } from './deps';
+import { createUserHandlers } from './user.handlers';
+
+export { openUserDeps } from './deps';
+export type { UserDeps } from './deps';
+
+/** The user service's gRPC server, not yet listening. */
+export function createServer(deps: UserDeps): GrpcServer {
+  return createGrpcServer({
+    service: userService,
+    handlers: createUserHandlers(deps.domain),
+    logger: deps.logger,
+    metrics: deps.metrics,
+    healthChecks: healthChecks(deps),
+    healthIntervalMs: deps.config.server.health_interval_ms,
+    translators: [translateDbError],
+    tls: deps.config.tls,
+    shutdownTimeoutMs: deps.config.server.shutdown_timeout_ms,
+  });
+}

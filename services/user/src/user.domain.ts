@@ -1,0 +1,123 @@
+import type { CacheAside } from '@im-repo/cache';
+import {
+  AlreadyExistsError,
+  NotFoundError,
+  ResourceExhaustedError,
+  UnauthenticatedError,
+} from '@im-repo/errors';
+import { ulid } from 'ulid';
+import type { LoginThrottle } from './login-throttle';
+import type { PasswordHasher } from './password-hasher';
+import { userKey } from './user.cache-keys';
+import type { UserRepository } from './user.repository';
+import type { UserChanges, UserRecord } from './user.types';
+
+export interface RegisterInput {
+  userId?: string;
+  username: string;
+  password: string;
+  nickname: string;
+  avatarUrl: string;
+}
+
+const invalidCredentials = () =>
+  new UnauthenticatedError('INVALID_CREDENTIALS', 'invalid username or password');
+const tooManyAttempts = () =>
+  new ResourceExhaustedError('TOO_MANY_ATTEMPTS', 'too many failed attempts, try again later');
+const userNotFound = (userId: string) =>
+  new NotFoundError('USER_NOT_FOUND', `user ${userId} not found`, { user_id: userId });
+
+/** The rules of users: unique names, hashed passwords, the login limit, cached reads. */
+export class UserDomain {
+  constructor(
+    private readonly repo: UserRepository,
+    private readonly cache: CacheAside<UserRecord>,
+    private readonly hasher: PasswordHasher,
+    private readonly throttle: LoginThrottle,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async register(input: RegisterInput): Promise<UserRecord> {
+    const now = this.now();
+    const user: UserRecord = {
+      userId: input.userId ?? ulid(),
+      username: input.username,
+      nickname: input.nickname || input.username,
+      avatarUrl: input.avatarUrl,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const passwordHash = await this.hasher.hash(input.password);
+    const result = await this.repo.insert({ ...user, passwordHash });
+    if (result === 'username_taken') {
+      throw new AlreadyExistsError('USERNAME_TAKEN', 'the username is taken', {
+        username: input.username,
+      });
+    }
+    if (result === 'user_id_taken') {
+      throw new AlreadyExistsError('USER_ID_TAKEN', 'the user id is taken', {
+        user_id: user.userId,
+      });
+    }
+    // A lookup before registration may have cached "not found" for this id.
+    await this.cache.invalidate(userKey(user.userId));
+    return user;
+  }
+
+  /** `wellFormed` false: no account can have this username, so skip the lookup. */
+  async login(username: string, password: string, wellFormed: boolean): Promise<UserRecord> {
+    if (!(await this.throttle.begin(username))) throw tooManyAttempts();
+    const found = wellFormed ? await this.repo.findCredentialsByUsername(username) : null;
+    const ok = found
+      ? await this.hasher.verify(password, found.passwordHash)
+      : await this.hasher.verifyNothing(password);
+    if (!ok || !found) throw invalidCredentials();
+    await this.throttle.succeeded(username);
+    return found.user;
+  }
+
+  async getUser(userId: string): Promise<UserRecord> {
+    const user = await this.cache.get(userKey(userId), () => this.repo.findById(userId));
+    if (!user) throw userNotFound(userId);
+    return user;
+  }
+
+  /** Found users in request order, duplicates collapsed, unknown ids omitted. */
+  async batchGetUsers(userIds: string[]): Promise<UserRecord[]> {
+    const unique = [...new Set(userIds)];
+    const found = await this.cache.getMany(unique.map(userKey), async (missingKeys) => {
+      const ids = missingKeys.map((key) => key.slice('user:{'.length, -1));
+      const rows = await this.repo.findByIds(ids);
+      return new Map(rows.map((u) => [userKey(u.userId), u]));
+    });
+    return unique.flatMap((id) => found.get(userKey(id)) ?? []);
+  }
+
+  async updateUser(userId: string, changes: UserChanges): Promise<UserRecord> {
+    if (changes.nickname === undefined && changes.avatarUrl === undefined) {
+      return this.getUser(userId);
+    }
+    await this.repo.update(userId, changes, this.now());
+    await this.cache.invalidate(userKey(userId));
+    const user = await this.repo.findById(userId);
+    if (!user) throw userNotFound(userId);
+    return user;
+  }
+
+  /**
+   * Wrong old passwords count towards the same per-username limit as logins, so this cannot
+   * be used to guess around it.
+   */
+  async changePassword(userId: string, oldPassword: string, newPassword: string): Promise<void> {
+    const found = await this.repo.findCredentialsById(userId);
+    if (!found) throw userNotFound(userId);
+    const username = found.user.username;
+    if (!(await this.throttle.begin(username))) throw tooManyAttempts();
+    if (!(await this.hasher.verify(oldPassword, found.passwordHash))) {
+      throw new UnauthenticatedError('INVALID_CREDENTIALS', 'the old password is wrong');
+    }
+    await this.throttle.succeeded(username);
+    await this.repo.updatePasswordHash(userId, await this.hasher.hash(newPassword), this.now());
+    await this.cache.invalidate(userKey(userId));
+  }
+}
