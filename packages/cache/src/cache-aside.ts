@@ -32,11 +32,9 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`;
 
 const INVALIDATE = `
-for i = 1, #KEYS, 2 do
-  redis.call('INCR', KEYS[i + 1])
-  redis.call('PEXPIRE', KEYS[i + 1], ARGV[1])
-  redis.call('DEL', KEYS[i])
-end
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
 return 1`;
 
 type Scripted = RedisClient & {
@@ -47,14 +45,14 @@ type Scripted = RedisClient & {
     value: string,
     ttlMs: number,
   ): Promise<number>;
-  imCacheInvalidate(...args: (string | number)[]): Promise<number>;
+  imCacheInvalidate(data: string, version: string, ttlMs: number): Promise<number>;
 };
 
 const defined = new WeakSet<RedisClient>();
 function scripted(redis: RedisClient): Scripted {
   if (!defined.has(redis)) {
     redis.defineCommand('imCacheFill', { numberOfKeys: 2, lua: FILL });
-    redis.defineCommand('imCacheInvalidate', { lua: INVALIDATE });
+    redis.defineCommand('imCacheInvalidate', { numberOfKeys: 2, lua: INVALIDATE });
     defined.add(redis);
   }
   return redis as Scripted;
@@ -154,7 +152,7 @@ export class CacheAside<T> {
     // One script per key pair: pairs of different keys may live in different cluster slots.
     await Promise.all(
       Array.from({ length: args.length / 2 }, (_, i) =>
-        redis.imCacheInvalidate(2, args[2 * i]!, args[2 * i + 1]!, VERSION_TTL_MS),
+        redis.imCacheInvalidate(args[2 * i]!, args[2 * i + 1]!, VERSION_TTL_MS),
       ),
     );
   }

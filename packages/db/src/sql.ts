@@ -49,11 +49,16 @@ export async function execute(
   params: Params = [],
   transaction?: Transaction,
 ): Promise<WriteResult> {
-  const [result] = (await sequelize.query(sql, {
+  // Sequelize answers INSERTs with [insertId, affectedRows] and other writes with the driver's
+  // ResultSetHeader (twice); both become one shape here.
+  const [first, second] = (await sequelize.query(sql, {
     replacements: prepareParams(params),
-    type: QueryTypes.RAW,
     transaction,
     raw: true,
-  })) as [{ affectedRows?: number; insertId?: number }, unknown];
-  return { affectedRows: result?.affectedRows ?? 0, insertId: result?.insertId ?? 0 };
+  })) as [unknown, unknown];
+  if (typeof first === 'number' || typeof second === 'number') {
+    return { insertId: Number(first ?? 0), affectedRows: Number(second ?? 0) };
+  }
+  const header = first as { affectedRows?: number; insertId?: number } | undefined;
+  return { affectedRows: header?.affectedRows ?? 0, insertId: header?.insertId ?? 0 };
 }

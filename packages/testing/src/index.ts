@@ -5,3 +5,5 @@ export type { DecodedError } from './grpc-assert';
 export { waitFor } from './wait';
 export { startInProcess } from './in-process';
 export type { InProcess } from './in-process';
+export { startRedisCluster } from './redis-cluster';
+export type { LocalRedisCluster } from './redis-cluster';

@@ -471,6 +471,37 @@ describe('UserService', () => {
     });
   });
 
+  describe('with Redis down', () => {
+    it('still registers, logs in and reads users from MySQL', async () => {
+      const { user } = await register({ nickname: 'via-mysql' });
+      const noRedis = await startUserService(env, { redis: { port: 1, command_timeout_ms: 200 } });
+      try {
+        expect((await noRedis.client.getUser({ userId: user!.userId })).user!.nickname).to.equal(
+          'via-mysql',
+        );
+        expect(
+          (await noRedis.client.batchGetUsers({ userIds: [user!.userId] })).users,
+        ).to.have.length(1);
+        await noRedis.client.login({ username: user!.username, password: PASSWORD });
+        const { user: created } = await noRedis.client.register({
+          userId: '',
+          username: uniqueName(),
+          password: PASSWORD,
+          nickname: '',
+          avatarUrl: '',
+        });
+        await noRedis.client.updateUser({ userId: created!.userId, nickname: 'changed' });
+        expect((await svc.client.getUser({ userId: created!.userId })).user!.nickname).to.equal(
+          'changed',
+        );
+        const metrics = await noRedis.ctx.metrics.registry.metrics();
+        expect(metrics).to.match(/cache_requests_total\{cache="user",result="error"\} [1-9]/);
+      } finally {
+        await noRedis.stop();
+      }
+    });
+  });
+
   describe('secrets', () => {
     it('never puts a password or hash in a response or a log line', async () => {
       const secret = `S3cret-${uniqueName()}`;

@@ -1,0 +1,386 @@
+import { spawn } from 'node:child_process';
+import { createServer as createNetServer, Socket, type Server as NetServer } from 'node:net';
+import { join } from 'node:path';
+import { credentials, loadPackageDefinition, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { loadConfig } from '@im-repo/config';
+import { createSequelize, pingDatabase } from '@im-repo/db';
+import { AppError, Code, NotFoundError } from '@im-repo/errors';
+import { createGroupServiceClient, groupService } from '@im-repo/proto/group';
+import { createUserServiceClient, userService } from '@im-repo/proto/user';
+import { decodeGrpcError, expectGrpcError, GrpcStatus, waitFor } from '@im-repo/testing';
+import { expect } from 'chai';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import {
+  createGrpcServer,
+  createLogger,
+  createStandInServer,
+  peerClientOptions,
+  startMetricsServer,
+  type GrpcServer,
+} from '../src';
+
+/** A TCP proxy to MariaDB that the test can cut and restore: "the DB is unreachable". */
+class SwitchableProxy {
+  private server: NetServer | undefined;
+  private sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async open(port = 0): Promise<void> {
+    this.server = createNetServer((client) => {
+      const upstream = new Socket();
+      upstream.connect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as { port: number }).port;
+  }
+
+  async cut(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+  }
+}
+
+function healthClient(address: string) {
+  const def = loadSync(healthProtoPath, { keepCase: true, enums: String });
+  const pkg = loadPackageDefinition(def) as unknown as {
+    grpc: { health: { v1: { Health: new (a: string, c: unknown) => HealthStub } } };
+  };
+  return new pkg.grpc.health.v1.Health(address, credentials.createInsecure());
+}
+interface HealthStub {
+  Check(
+    req: { service: string },
+    cb: (err: ServiceError | null, res: { status: string }) => void,
+  ): void;
+  close(): void;
+}
+const check = (client: HealthStub, service: string) =>
+  new Promise<string>((resolve, reject) =>
+    client.Check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))),
+  );
+
+describe('server-kit', () => {
+  const logLines: string[] = [];
+  const logger = createLogger('test', 'debug');
+  logger.clear();
+  logger.add(
+    new winston.transports.Stream({
+      stream: new Writable({
+        write(chunk, _enc, done) {
+          logLines.push(String(chunk));
+          done();
+        },
+      }),
+    }),
+  );
+
+  let server: GrpcServer;
+  let address: string;
+  let dbReachable = true;
+
+  before(async () => {
+    server = createGrpcServer({
+      service: userService,
+      logger,
+      healthChecks: { mysql: async () => dbReachable },
+      healthIntervalMs: 50,
+      handlers: {
+        register: async () => {
+          throw new Error('SELECT secret FROM users -- a bug with internals in its message');
+        },
+        login: async () => {
+          throw new NotFoundError('THING_NOT_FOUND', 'no such thing', { thing_id: 't1' });
+        },
+        getUser: async (req, ctx) => ({
+          user: { userId: req.userId, username: ctx.requestId, nickname: '', avatarUrl: '' },
+        }),
+        batchGetUsers: async () => {
+          throw new AppError(Code.FAILED_PRECONDITION, 'GROUP_DISMISSED', 'the group is dismissed');
+        },
+        updateUser: async () => ({}),
+        changePassword: async () => ({}),
+      },
+    });
+    address = `127.0.0.1:${await server.listen(0, '127.0.0.1')}`;
+  });
+
+  after(async () => {
+    await server.shutdown();
+  });
+
+  it('turns an unknown thrown error into INTERNAL with a generic message, logging the cause', async () => {
+    const client = createUserServiceClient(address);
+    const err = await expectGrpcError(
+      client.register({ userId: '', username: 'a', password: 'b', nickname: '', avatarUrl: '' }),
+      GrpcStatus.INTERNAL,
+      'INTERNAL',
+    );
+    expect(err.message).to.equal('internal error');
+    expect(JSON.stringify(err)).not.to.include('SELECT');
+    expect(
+      logLines.some((l) => l.includes('SELECT secret') && l.includes('"level":"error"')),
+    ).to.equal(true);
+    client.close();
+  });
+
+  it('sends an AppError as its code with google.rpc.ErrorInfo (reason, domain, metadata)', async () => {
+    const client = createUserServiceClient(address);
+    const err = await expectGrpcError(
+      client.login({ username: 'x', password: 'y' }),
+      GrpcStatus.NOT_FOUND,
+    );
+    expect(err).to.include({
+      reason: 'THING_NOT_FOUND',
+      domain: 'im.user.v1',
+      message: 'no such thing',
+    });
+    expect(err.metadata).to.deep.equal({ thing_id: 't1' });
+    const e2 = await expectGrpcError(
+      client.batchGetUsers({ userIds: [] }),
+      GrpcStatus.FAILED_PRECONDITION,
+    );
+    expect(e2.reason).to.equal('GROUP_DISMISSED');
+    client.close();
+  });
+
+  it("uses the caller's x-request-id, or generates one", async () => {
+    const client = createUserServiceClient(address);
+    const { Metadata } = await import('@grpc/grpc-js');
+    const md = new Metadata();
+    md.set('x-request-id', 'req-123');
+    const given = await client.getUser({ userId: 'u1' }, { metadata: md });
+    expect(given.user!.username).to.equal('req-123');
+    const generated = await client.getUser({ userId: 'u1' });
+    expect(generated.user!.username).to.match(/^[0-9A-Z]{26}$/);
+    client.close();
+  });
+
+  it('exposes grpc_server_* series with go-grpc-prometheus labels after calls', async () => {
+    const client = createUserServiceClient(address);
+    await client.getUser({ userId: 'u1' });
+    await client.login({ username: 'x', password: 'y' }).catch(() => undefined);
+    const text = await server.metrics.registry.metrics();
+    expect(text).to.include(
+      'grpc_server_started_total{grpc_type="unary",grpc_service="im.user.v1.UserService",grpc_method="GetUser"}',
+    );
+    expect(text).to.match(
+      /grpc_server_handled_total\{grpc_type="unary",grpc_service="im.user.v1.UserService",grpc_method="GetUser",grpc_code="OK"\} [1-9]/,
+    );
+    expect(text).to.match(
+      /grpc_server_handled_total\{grpc_type="unary",grpc_service="im.user.v1.UserService",grpc_method="Login",grpc_code="NotFound"\} [1-9]/,
+    );
+    expect(text).to.match(
+      /grpc_server_handling_seconds_bucket\{le="0.005",grpc_type="unary",grpc_service="im.user.v1.UserService",grpc_method="GetUser"\}/,
+    );
+    expect(text).to.include('process_cpu_seconds_total');
+    // And over HTTP, as Prometheus scrapes it.
+    const http = await startMetricsServer(server.metrics.registry, 0, '127.0.0.1');
+    try {
+      const res = await fetch(`http://127.0.0.1:${http.port}/metrics`);
+      expect(res.status).to.equal(200);
+      expect(await res.text()).to.include('grpc_server_handled_total{grpc_type="unary"');
+      expect((await fetch(`http://127.0.0.1:${http.port}/other`)).status).to.equal(404);
+    } finally {
+      await http.close();
+    }
+    client.close();
+  });
+
+  it('serves grpc.health.v1 for "" and the service name, following its checks', async () => {
+    const client = healthClient(address);
+    expect(await check(client, '')).to.equal('SERVING');
+    expect(await check(client, 'im.user.v1.UserService')).to.equal('SERVING');
+    dbReachable = false;
+    await waitFor(async () => (await check(client, '')) === 'NOT_SERVING', { what: 'NOT_SERVING' });
+    expect(await check(client, 'im.user.v1.UserService')).to.equal('NOT_SERVING');
+    dbReachable = true;
+    await waitFor(async () => (await check(client, 'im.user.v1.UserService')) === 'SERVING', {
+      what: 'SERVING',
+    });
+    client.close();
+  });
+
+  it('offers server reflection v1 and v1alpha listing the service', async () => {
+    for (const version of ['v1', 'v1alpha']) {
+      const def = loadSync(`grpc/reflection/${version}/reflection.proto`, {
+        includeDirs: [
+          join(require.resolve('@grpc/reflection/package.json'), '..', 'build', 'proto'),
+        ],
+        keepCase: true,
+      });
+      const pkg = loadPackageDefinition(def) as unknown as Record<
+        string,
+        Record<
+          string,
+          Record<
+            string,
+            Record<
+              string,
+              new (
+                a: string,
+                c: unknown,
+              ) => { ServerReflectionInfo(): NodeJS.ReadWriteStream & { end(): void } }
+            >
+          >
+        >
+      >;
+      const Reflection = pkg.grpc!.reflection![version]!.ServerReflection!;
+      const stub = new Reflection(address, credentials.createInsecure());
+      const call = stub.ServerReflectionInfo();
+      const answer = await new Promise<{ list_services_response: { service: { name: string }[] } }>(
+        (resolve, reject) => {
+          call.on('data', resolve);
+          call.on('error', reject);
+          call.write({ list_services: '' } as never);
+        },
+      );
+      call.end();
+      const names = answer.list_services_response.service.map((s) => s.name);
+      expect(names, version).to.include.members([
+        'im.user.v1.UserService',
+        'grpc.health.v1.Health',
+      ]);
+    }
+  });
+
+  it('health turns NOT_SERVING while the real database is unreachable, and back', async () => {
+    const db = loadConfig('user', { file: '' }).db;
+    const proxy = new SwitchableProxy({ host: db.host, port: db.port });
+    await proxy.open();
+    const sequelize = createSequelize({
+      ...db,
+      port: proxy.port,
+      name: 'mysql',
+      connect_timeout_ms: 500,
+    });
+    const dbServer = createGrpcServer({
+      service: userService,
+      logger: createLogger('db-health', 'error'),
+      healthChecks: { mysql: () => pingDatabase(sequelize, 500) },
+      healthIntervalMs: 50,
+      handlers: Object.fromEntries(
+        Object.keys(userService.definition).map((name) => [name, async () => ({})]),
+      ) as never,
+    });
+    const port = await dbServer.listen(0, '127.0.0.1');
+    const client = healthClient(`127.0.0.1:${port}`);
+    try {
+      expect(await check(client, '')).to.equal('SERVING');
+      await proxy.cut();
+      await waitFor(async () => (await check(client, '')) === 'NOT_SERVING', {
+        what: 'NOT_SERVING',
+        timeoutMs: 10_000,
+      });
+      await proxy.open(proxy.port);
+      await waitFor(async () => (await check(client, '')) === 'SERVING', {
+        what: 'SERVING again',
+        timeoutMs: 10_000,
+      });
+    } finally {
+      client.close();
+      await dbServer.shutdown();
+      await sequelize.close();
+      await proxy.cut().catch(() => undefined);
+    }
+  });
+
+  it("relays a peer's error with its code and reason under its own domain; a down peer is UNAVAILABLE", async () => {
+    const peer = createStandInServer(userService, {
+      getUser: async () => {
+        throw new NotFoundError('USER_NOT_FOUND', 'user u9 not found', { user_id: 'u9' });
+      },
+    });
+    const peerPort = await peer.listen(0, '127.0.0.1');
+    const config = loadConfig('group', { file: '' });
+    const upstream = createUserServiceClient(`127.0.0.1:${peerPort}`, peerClientOptions(config));
+    // The relay is another service (group): the error keeps code and reason, domain becomes its own.
+    const relay = createStandInServer(groupService, {
+      getMember: async (req) => {
+        await upstream.getUser({ userId: req.userId });
+        return {};
+      },
+    });
+    const relayPort = await relay.listen(0, '127.0.0.1');
+    const client = createGroupServiceClient(`127.0.0.1:${relayPort}`);
+    try {
+      const err = await expectGrpcError(
+        client.getMember({ groupId: 'g1', userId: 'u9' }),
+        GrpcStatus.NOT_FOUND,
+        'USER_NOT_FOUND',
+      );
+      expect(err.metadata).to.deep.equal({ user_id: 'u9' });
+      expect(err.domain).to.equal('im.group.v1');
+      await peer.shutdown();
+      const down = await expectGrpcError(
+        client.getMember({ groupId: 'g1', userId: 'u9' }),
+        GrpcStatus.UNAVAILABLE,
+        'PEER_UNAVAILABLE',
+      );
+      expect(down.message).to.equal('a dependency is unavailable');
+    } finally {
+      client.close();
+      upstream.close();
+      await relay.shutdown();
+    }
+  });
+
+  it('on SIGTERM lets an in-flight call finish, then exits 0', async function () {
+    this.timeout(30_000);
+    const probe = createNetServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+
+    const child = spawn(
+      process.execPath,
+      ['-r', 'tsx/cjs', join(__dirname, 'fixtures', 'slow-server.ts')],
+      {
+        env: {
+          ...process.env,
+          SERVER_PORT: String(port),
+          METRICS_PORT: '0',
+          SERVER_HOST: '127.0.0.1',
+          LOG_LEVEL: 'info',
+          CONFIG_FILE: '',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    child.stdout.on('data', (d) => (output += String(d)));
+    child.stderr.on('data', (d) => (output += String(d)));
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => resolve(code)),
+    );
+    await waitFor(() => output.includes('"listening"'), {
+      timeoutMs: 20_000,
+      what: 'the child to listen',
+    });
+
+    const client = createUserServiceClient(`127.0.0.1:${port}`);
+    const inFlight = client.getUser({ userId: 'drain-me' }, { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 100)); // the call is now being handled
+    child.kill('SIGTERM');
+    const { user } = await inFlight;
+    expect(user!.userId).to.equal('drain-me');
+    expect(await exited).to.equal(0);
+    expect(output).to.include('"stopped"');
+    client.close();
+    // New calls are refused once it stopped.
+    const after = createUserServiceClient(`127.0.0.1:${port}`, { maxAttempts: 1, timeoutMs: 1000 });
+    const err = await after.getUser({ userId: 'x' }).then(() => undefined, decodeGrpcError);
+    expect(err?.code).to.equal(GrpcStatus.UNAVAILABLE);
+    after.close();
+  });
+});
