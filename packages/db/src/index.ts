@@ -15,6 +15,6 @@ export type { Migration, MigrationContext, MigrationStatus } from './migrations'
 export { execute, select, sqlTime } from './sql';
 export type { Params, WriteResult } from './sql';
 export { withTransaction } from './transaction';
-export type { TransactionOptions } from './transaction';
+export type { IsolationLevel, TransactionOptions } from './transaction';
 export { QueryTypes, Sequelize } from 'sequelize';
 export type { Transaction } from 'sequelize';

@@ -1,4 +1,4 @@
-import type { QueryInterface, Sequelize } from 'sequelize';
+import { QueryTypes, type QueryInterface, type Sequelize } from 'sequelize';
 import { SequelizeStorage, Umzug } from 'umzug';
 
 export interface MigrationContext {
@@ -54,14 +54,38 @@ export async function migrationStatus(
   return { executed: executed.map((m) => m.name), pending: pending.map((m) => m.name) };
 }
 
+/**
+ * Runs fn while holding a MySQL named lock for the service's migrations, so replicas starting
+ * together migrate one at a time (the second finds nothing pending) instead of racing on DDL.
+ */
+async function withMigrationLock<T>(sequelize: Sequelize, service: string, fn: () => Promise<T>): Promise<T> {
+  const name = `${sequelize.getDatabaseName()}.${service}_migrations`;
+  // GET_LOCK belongs to a connection: hold one for the whole run.
+  return sequelize.transaction(async (t) => {
+    const [row] = await sequelize.query<{ got: number | null }>('SELECT GET_LOCK(?, 120) AS got', {
+      replacements: [name],
+      type: QueryTypes.SELECT,
+      transaction: t,
+    });
+    if (row?.got !== 1) throw new Error(`could not take the migration lock ${name} within 120 s`);
+    try {
+      return await fn();
+    } finally {
+      await sequelize.query('SELECT RELEASE_LOCK(?)', { replacements: [name], transaction: t });
+    }
+  });
+}
+
 /** Applies every pending migration; returns the names applied. */
 export async function migrateUp(
   sequelize: Sequelize,
   service: string,
   migrations: Migration[],
 ): Promise<string[]> {
-  const done = await createMigrator(sequelize, service, migrations).up();
-  return done.map((m) => m.name);
+  return withMigrationLock(sequelize, service, async () => {
+    const done = await createMigrator(sequelize, service, migrations).up();
+    return done.map((m) => m.name);
+  });
 }
 
 /** Reverts the last applied migration (one step); returns its name, if any. */
@@ -70,6 +94,8 @@ export async function migrateDown(
   service: string,
   migrations: Migration[],
 ): Promise<string[]> {
-  const done = await createMigrator(sequelize, service, migrations).down({ step: 1 });
-  return done.map((m) => m.name);
+  return withMigrationLock(sequelize, service, async () => {
+    const done = await createMigrator(sequelize, service, migrations).down({ step: 1 });
+    return done.map((m) => m.name);
+  });
 }

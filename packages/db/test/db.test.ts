@@ -85,6 +85,26 @@ describe('db', () => {
     expect((await migrationStatus(db, 'demo', migrations)).executed).to.have.length(2);
   });
 
+  it('lets replicas starting together migrate one at a time (named lock)', async () => {
+    const racers = [createSequelize(env.config('user').db), createSequelize(env.config('user').db)];
+    const steps: Migration[] = [
+      {
+        name: '0001-create-raced',
+        up: async ({ sql }) => {
+          await sql('CREATE TABLE raced (id INT PRIMARY KEY)');
+          await new Promise((r) => setTimeout(r, 200)); // widen the race window
+        },
+        down: ({ sql }) => sql('DROP TABLE raced'),
+      },
+    ];
+    try {
+      const applied = await Promise.all(racers.map((r) => migrateUp(r, 'raced', steps)));
+      expect(applied.map((a) => a.length).sort()).to.deep.equal([0, 1]);
+    } finally {
+      await Promise.all(racers.map((r) => r.close()));
+    }
+  });
+
   it('keeps a separate history per service in one database', async () => {
     const other: Migration[] = [
       {

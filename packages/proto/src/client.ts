@@ -65,7 +65,10 @@ export function createClient<D extends object>(
   options: ClientOptions = {},
 ): PromiseClient<D> {
   const maxAttempts = Math.max(1, Math.min(options.maxAttempts ?? 3, 5));
+  // round_robin spreads calls over every address the name resolves to (a headless Kubernetes
+  // Service, several A records); with one address it behaves like pick_first.
   const serviceConfig = {
+    loadBalancingConfig: [{ round_robin: {} }],
     methodConfig: [
       {
         name: [{ service: service.name }],

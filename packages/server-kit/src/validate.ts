@@ -37,8 +37,11 @@ export function optionalId(field: string, value: string): string | undefined {
   return value === '' ? undefined : id(field, value);
 }
 
-/** A list of ids of at most `max` entries (`min` 1 when an empty list is an error). */
-export function idList(field: string, values: string[], max: number, min = 0): string[] {
+/**
+ * A list of ids of at most `max` entries (`min` 1 when an empty list is an error). Leave `max`
+ * out when another rule bounds the list (e.g. a group's member cap).
+ */
+export function idList(field: string, values: string[], max = Infinity, min = 0): string[] {
   if (values.length < min) throw new InvalidArgumentError(field, `${field} must not be empty`);
   if (values.length > max) {
     throw new InvalidArgumentError(field, `${field} holds ${values.length} ids; at most ${max}`);

@@ -1,0 +1,137 @@
+import {
+  CacheAside,
+  createRedis,
+  pingRedis,
+  waitForRedis,
+  type Codec,
+  type RedisClient,
+} from '@im-repo/cache';
+import type { Config } from '@im-repo/config';
+import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
+import { createConversationServiceClient } from '@im-repo/proto/conversation';
+import { createUserServiceClient } from '@im-repo/proto/user';
+import {
+  peerClientOptions,
+  type GrpcMetrics,
+  type Logger,
+  type ServeContext,
+} from '@im-repo/server-kit';
+import { GroupDomain } from './group.domain';
+import { GroupRepository } from './group.repository';
+import type { GroupRecord, MemberRecord } from './group.types';
+import { migrations } from './migrations';
+import { ParticipantOutbox } from './participant-outbox';
+import { ParticipantOutboxRepository } from './participant-outbox.repository';
+import { UserDirectory } from './user-directory';
+
+/** How often undelivered joins are retried (a constant: nothing to tune per deployment yet). */
+export const OUTBOX_INTERVAL_MS = 1000;
+
+export interface GroupDeps {
+  config: Config;
+  logger: Logger;
+  metrics: GrpcMetrics;
+  sequelize: Sequelize;
+  redis: RedisClient;
+  domain: GroupDomain;
+  outbox: ParticipantOutbox;
+  outboxRepository: ParticipantOutboxRepository;
+  close(): Promise<void>;
+}
+
+// Cached records keep times as epoch ms; JSON would turn Dates into strings.
+const groupCodec: Codec<GroupRecord> = {
+  encode: (g) =>
+    JSON.stringify({ ...g, createdAt: g.createdAt.getTime(), updatedAt: g.updatedAt.getTime() }),
+  decode: (text) => {
+    const g = JSON.parse(text) as GroupRecord & { createdAt: number; updatedAt: number };
+    return { ...g, createdAt: new Date(g.createdAt), updatedAt: new Date(g.updatedAt) };
+  },
+};
+
+const memberCodec: Codec<MemberRecord> = {
+  encode: (m) =>
+    JSON.stringify({
+      ...m,
+      joinedAt: m.joinedAt.getTime(),
+      mutedUntil: m.mutedUntil?.getTime() ?? null,
+    }),
+  decode: (text) => {
+    const m = JSON.parse(text) as MemberRecord & { joinedAt: number; mutedUntil: number | null };
+    return {
+      ...m,
+      joinedAt: new Date(m.joinedAt),
+      mutedUntil: m.mutedUntil === null ? null : new Date(m.mutedUntil),
+    };
+  },
+};
+
+/**
+ * Opens MySQL (migrated), Redis and the peer clients, wires the domain and starts the
+ * participant outbox's drainer: everything main and tests share.
+ */
+export async function openGroupDeps({ config, logger, metrics }: ServeContext): Promise<GroupDeps> {
+  const sequelize = await openDatabase(config.db, 'group', { migrations });
+  const redis = createRedis(config.redis);
+  redis.on('error', () => undefined); // failures surface per command and in health
+  await waitForRedis(redis, 2000);
+  const onError = (err: unknown, op: string) =>
+    logger.warn('redis failed, served without it', { op, error: (err as Error).message });
+  const cacheOptions = {
+    redis,
+    ttlSeconds: config.cache.ttl_seconds,
+    negativeTtlSeconds: config.cache.negative_ttl_seconds,
+    registry: metrics.registry,
+    onError,
+  };
+  const caches = {
+    groups: new CacheAside<GroupRecord>({ ...cacheOptions, name: 'group', codec: groupCodec }),
+    members: new CacheAside<MemberRecord>({
+      ...cacheOptions,
+      name: 'group-member',
+      codec: memberCodec,
+    }),
+  };
+  const userClient = createUserServiceClient(config.peers.user, peerClientOptions(config));
+  const conversationClient = createConversationServiceClient(
+    config.peers.conversation,
+    peerClientOptions(config),
+  );
+  const outboxRepository = new ParticipantOutboxRepository(sequelize);
+  const outbox = new ParticipantOutbox(outboxRepository, conversationClient, {
+    intervalMs: OUTBOX_INTERVAL_MS,
+    callTimeoutMs: config.peers.timeout_ms,
+    logger,
+    registry: metrics.registry,
+  });
+  const domain = new GroupDomain(
+    new GroupRepository(sequelize, outboxRepository),
+    caches,
+    new UserDirectory(userClient),
+    outbox,
+    { maxMembers: config.group.max_members },
+  );
+  outbox.start();
+  return {
+    config,
+    logger,
+    metrics,
+    sequelize,
+    redis,
+    domain,
+    outbox,
+    outboxRepository,
+    async close() {
+      await outbox.stop();
+      userClient.close();
+      conversationClient.close();
+      redis.disconnect();
+      await sequelize.close();
+    },
+  };
+}
+
+export const healthChecks = (deps: Pick<GroupDeps, 'sequelize' | 'redis'>) => ({
+  mysql: () => pingDatabase(deps.sequelize),
+  redis: () => pingRedis(deps.redis),
+});

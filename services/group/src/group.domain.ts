@@ -1,0 +1,390 @@
+import type { CacheAside } from '@im-repo/cache';
+import { AlreadyExistsError } from '@im-repo/errors';
+import { ulid } from 'ulid';
+import { groupKey, memberKey } from './group.cache-keys';
+import {
+  groupFull,
+  groupNotFound,
+  insufficientRole,
+  memberMuted,
+  operatorNotMember,
+  ownerCannotLeave,
+  targetNotMember,
+  usersNotFound,
+} from './group.errors';
+import { assertActive, requireOutranks, requireRole, sendBlock } from './group.permissions';
+import type { GroupRepository, GroupTx } from './group.repository';
+import type {
+  GroupChanges,
+  GroupRecord,
+  MemberRecord,
+  Page,
+  PagePosition,
+  Role,
+} from './group.types';
+
+export interface CreateGroupInput {
+  groupId?: string;
+  ownerId: string;
+  name: string;
+  avatarUrl: string;
+  intro: string;
+  memberIds: string[];
+}
+
+/** Which users exist (the user service). */
+export interface UserLookup {
+  findUnknown(userIds: string[]): Promise<string[]>;
+}
+
+/** Tells the conversation service who joined (durably queued by the repository). */
+export interface ParticipantNotifier {
+  inlineLeaseEnd(now: Date, users: number): Date;
+  deliver(groupId: string, userIds: string[]): Promise<boolean>;
+}
+
+export interface GroupCaches {
+  groups: CacheAside<GroupRecord>;
+  members: CacheAside<MemberRecord>;
+}
+
+export interface GroupDomainOptions {
+  maxMembers: number;
+  now?: () => Date;
+}
+
+/** What a change under the group lock must invalidate once it has committed. */
+interface Changed<T> {
+  result: T;
+  group?: boolean;
+  members?: string[];
+}
+
+const unique = (ids: string[]) => [...new Set(ids)];
+
+/**
+ * The rules of groups: roles and who may do what, the member cap, the exact member count, and
+ * the cached reads of the send path. Every change runs under the group row's lock and
+ * invalidates the caches it affects after it commits.
+ */
+export class GroupDomain {
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly repo: GroupRepository,
+    private readonly caches: GroupCaches,
+    private readonly users: UserLookup,
+    private readonly participants: ParticipantNotifier,
+    private readonly options: GroupDomainOptions,
+  ) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async createGroup(input: CreateGroupInput): Promise<GroupRecord> {
+    const ids = unique([input.ownerId, ...input.memberIds]);
+    // Too many ids can never fit: rejected before asking the user service about them.
+    if (ids.length > this.options.maxMembers) throw groupFull(this.options.maxMembers);
+    const unknown = await this.users.findUnknown(ids);
+    if (unknown.length > 0) throw usersNotFound(unknown);
+
+    const now = this.now();
+    const group: GroupRecord = {
+      groupId: input.groupId ?? ulid(),
+      name: input.name,
+      avatarUrl: input.avatarUrl,
+      intro: input.intro,
+      notice: '',
+      ownerId: input.ownerId,
+      memberCount: ids.length,
+      status: 'active',
+      allMuted: false,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const members = ids.map((userId): MemberRecord => ({
+      groupId: group.groupId,
+      userId,
+      role: userId === input.ownerId ? 'owner' : 'member',
+      joinedAt: now,
+      mutedUntil: null,
+    }));
+    const result = await this.repo.createGroup(
+      group,
+      members,
+      this.participants.inlineLeaseEnd(now, ids.length),
+    );
+    if (result === 'group_id_taken') {
+      throw new AlreadyExistsError('GROUP_ID_TAKEN', 'the group id is taken', {
+        group_id: group.groupId,
+      });
+    }
+    // Lookups before the create may have cached "not found" for the group or its members.
+    await this.invalidate(group.groupId, { result: null, group: true, members: ids });
+    await this.participants.deliver(group.groupId, ids);
+    return group;
+  }
+
+  async getGroup(groupId: string): Promise<GroupRecord> {
+    const group = await this.cachedGroup(groupId);
+    if (!group) throw groupNotFound(groupId);
+    return group;
+  }
+
+  async updateGroup(
+    operatorId: string,
+    groupId: string,
+    changes: GroupChanges,
+  ): Promise<GroupRecord> {
+    return this.change(groupId, async (group, tx) => {
+      requireRole(operatorId, await tx.member(operatorId), 'admin');
+      const fields = Object.values(changes).filter((v) => v !== undefined);
+      if (fields.length === 0) return { result: group };
+      await tx.updateGroup(changes, this.now());
+      return { result: await tx.reload(), group: true };
+    });
+  }
+
+  async dismissGroup(operatorId: string, groupId: string): Promise<void> {
+    await this.change(groupId, async (_group, tx) => {
+      requireRole(operatorId, await tx.member(operatorId), 'owner');
+      await tx.dismiss(this.now());
+      // Member entries stay valid: the send check reads the group's status first.
+      return { result: undefined, group: true };
+    });
+  }
+
+  /** Adds the users not yet in the group; returns only those. */
+  async addMembers(
+    operatorId: string,
+    groupId: string,
+    userIds: string[],
+  ): Promise<MemberRecord[]> {
+    const requested = unique(userIds);
+    // A first pass on plain reads, so a caller who may not add, or a request that cannot fit,
+    // costs no call to the user service. Everything is checked again under the lock.
+    const seen = assertActive(groupId, await this.repo.findGroup(groupId));
+    requireRole(operatorId, await this.repo.findMember(groupId, operatorId), 'admin');
+    // Members already in the group number at most the cap, so more ids than that never fit.
+    if (requested.length > this.options.maxMembers) throw groupFull(this.options.maxMembers);
+    const present = await this.repo.findMembers(groupId, unique([operatorId, ...requested]));
+    const { fresh } = this.admissible(seen, operatorId, requested, present);
+    const unknown = await this.users.findUnknown(fresh);
+    if (unknown.length > 0) throw usersNotFound(unknown);
+
+    const added = await this.change(groupId, async (group, tx) => {
+      const now = this.now();
+      const current = await tx.members(unique([operatorId, ...requested]));
+      const admitted = this.admissible(group, operatorId, requested, current);
+      // Users who left since the first pass were members then, so they exist.
+      const members = admitted.fresh.map((userId): MemberRecord => ({
+        groupId,
+        userId,
+        role: 'member',
+        joinedAt: now,
+        mutedUntil: null,
+      }));
+      await tx.addMembers(members, now);
+      // Everyone requested, not only the new: a join the conversation service missed gets
+      // repaired by repeating the (idempotent) call.
+      await tx.enqueueParticipants(
+        requested,
+        this.participants.inlineLeaseEnd(now, requested.length),
+        now,
+      );
+      return { result: members, group: members.length > 0, members: admitted.fresh };
+    });
+    await this.participants.deliver(groupId, requested);
+    return added;
+  }
+
+  async removeMembers(operatorId: string, groupId: string, userIds: string[]): Promise<void> {
+    await this.change(groupId, async (_group, tx) => {
+      const operator = requireRole(operatorId, await tx.member(operatorId), 'admin');
+      // Non-members are skipped (idempotent); one target the operator may not remove fails all.
+      const targets = await tx.members(unique(userIds));
+      for (const target of targets) requireOutranks(operator, target, 'remove');
+      const ids = targets.map((t) => t.userId);
+      await tx.removeMembers(ids, this.now());
+      return { result: undefined, group: ids.length > 0, members: ids };
+    });
+  }
+
+  async leaveGroup(userId: string, groupId: string): Promise<void> {
+    await this.change(groupId, async (_group, tx) => {
+      const member = await tx.member(userId);
+      if (!member) throw targetNotMember(userId);
+      if (member.role === 'owner') throw ownerCannotLeave();
+      await tx.removeMembers([userId], this.now());
+      return { result: undefined, group: true, members: [userId] };
+    });
+  }
+
+  async setMemberRole(
+    operatorId: string,
+    groupId: string,
+    userId: string,
+    role: Exclude<Role, 'owner'>,
+  ): Promise<MemberRecord> {
+    return this.change(groupId, async (_group, tx) => {
+      const target = await tx.member(userId);
+      if (!target) throw targetNotMember(userId);
+      requireRole(operatorId, await tx.member(operatorId), 'owner');
+      if (target.role === 'owner') throw insufficientRole('nobody may demote the owner');
+      if (target.role !== role) await tx.setRole(userId, role);
+      return { result: this.effective({ ...target, role }), members: [userId] };
+    });
+  }
+
+  async transferOwnership(
+    operatorId: string,
+    groupId: string,
+    newOwnerId: string,
+  ): Promise<GroupRecord> {
+    return this.change(groupId, async (group, tx) => {
+      const target = await tx.member(newOwnerId);
+      if (!target) throw targetNotMember(newOwnerId);
+      const owner = requireRole(operatorId, await tx.member(operatorId), 'owner');
+      if (target.userId === owner.userId) return { result: group };
+      await tx.setRole(owner.userId, 'admin');
+      await tx.setRole(target.userId, 'owner');
+      // The owner is never muted; a stored mute would come back if ownership moved again.
+      await tx.setMutedUntil(target.userId, null);
+      await tx.setOwner(target.userId, this.now());
+      return { result: await tx.reload(), group: true, members: [owner.userId, target.userId] };
+    });
+  }
+
+  /** durationSeconds 0 unmutes. */
+  async muteMember(
+    operatorId: string,
+    groupId: string,
+    userId: string,
+    durationSeconds: number,
+  ): Promise<MemberRecord> {
+    return this.change(groupId, async (_group, tx) => {
+      const target = await tx.member(userId);
+      if (!target) throw targetNotMember(userId);
+      const operator = requireRole(operatorId, await tx.member(operatorId), 'admin');
+      requireOutranks(operator, target, durationSeconds === 0 ? 'unmute' : 'mute');
+      const until =
+        durationSeconds === 0 ? null : new Date(this.now().getTime() + durationSeconds * 1000);
+      await tx.setMutedUntil(userId, until);
+      return { result: this.effective({ ...target, mutedUntil: until }), members: [userId] };
+    });
+  }
+
+  async setGroupMuted(operatorId: string, groupId: string, muted: boolean): Promise<GroupRecord> {
+    return this.change(groupId, async (group, tx) => {
+      requireRole(operatorId, await tx.member(operatorId), 'admin');
+      if (group.allMuted === muted) return { result: group };
+      await tx.updateGroup({ allMuted: muted }, this.now());
+      return { result: await tx.reload(), group: true };
+    });
+  }
+
+  /** Served from the caches (the send path's hot read); works on dismissed groups. */
+  async getMember(groupId: string, userId: string): Promise<MemberRecord> {
+    const [group, member] = await Promise.all([
+      this.cachedGroup(groupId),
+      this.cachedMember(groupId, userId),
+    ]);
+    if (!group) throw groupNotFound(groupId);
+    if (!member) throw targetNotMember(userId);
+    return this.effective(member);
+  }
+
+  /** The send path's check: the member's role when they may send now, else the send error. */
+  async checkSendPermission(groupId: string, userId: string): Promise<Role> {
+    const [group, member] = await Promise.all([
+      this.cachedGroup(groupId),
+      this.cachedMember(groupId, userId),
+    ]);
+    const active = assertActive(groupId, group);
+    // Sending is the member's own act, so this is PERMISSION_DENIED, not a NOT_FOUND target.
+    if (!member) throw operatorNotMember(userId);
+    const now = this.now();
+    const block = sendBlock(active, member, now);
+    if (block === 'muted') throw memberMuted({ muted_until: member.mutedUntil!.toISOString() });
+    if (block === 'all_muted') throw memberMuted({ all_muted: 'true' });
+    return member.role;
+  }
+
+  async listMembers(
+    groupId: string,
+    after: PagePosition | undefined,
+    limit: number,
+  ): Promise<Page<MemberRecord>> {
+    if (!(await this.cachedGroup(groupId))) throw groupNotFound(groupId);
+    const page = await this.repo.listMembers(groupId, after, limit);
+    return { ...page, items: page.items.map((m) => this.effective(m)) };
+  }
+
+  async listUserGroups(
+    userId: string,
+    after: PagePosition | undefined,
+    limit: number,
+  ): Promise<Page<GroupRecord>> {
+    const page = await this.repo.listUserGroups(userId, after, limit);
+    return { ...page, items: page.items.map(({ joinedAt: _joinedAt, ...group }) => group) };
+  }
+
+  /**
+   * Who of `requested` would join, after the checks AddMembers makes in order: the operator's
+   * role, then the cap (members already in the group do not count twice).
+   */
+  private admissible(
+    group: GroupRecord,
+    operatorId: string,
+    requested: string[],
+    present: MemberRecord[],
+  ): { fresh: string[] } {
+    const byId = new Map(present.map((m) => [m.userId, m]));
+    requireRole(operatorId, byId.get(operatorId), 'admin');
+    const fresh = requested.filter((id) => !byId.has(id));
+    if (group.memberCount + fresh.length > this.options.maxMembers) {
+      throw groupFull(this.options.maxMembers);
+    }
+    return { fresh };
+  }
+
+  /**
+   * Runs a change under the group's lock after the checks every mutating rpc starts with (the
+   * group exists, then is active: before any member is looked at), and invalidates what it
+   * reports changed once the transaction has committed.
+   */
+  private async change<T>(
+    groupId: string,
+    fn: (group: GroupRecord, tx: GroupTx) => Promise<Changed<T>>,
+  ): Promise<T> {
+    const changed = await this.repo.withLockedGroup(groupId, (group, tx) =>
+      fn(assertActive(groupId, group), tx),
+    );
+    await this.invalidate(groupId, changed);
+    return changed.result;
+  }
+
+  private async invalidate(groupId: string, changed: Changed<unknown>): Promise<void> {
+    await Promise.all([
+      changed.group ? this.caches.groups.invalidate(groupKey(groupId)) : undefined,
+      changed.members?.length
+        ? this.caches.members.invalidate(...changed.members.map((id) => memberKey(groupId, id)))
+        : undefined,
+    ]);
+  }
+
+  private cachedGroup(groupId: string): Promise<GroupRecord | null> {
+    return this.caches.groups.get(groupKey(groupId), () => this.repo.findGroup(groupId));
+  }
+
+  private cachedMember(groupId: string, userId: string): Promise<MemberRecord | null> {
+    return this.caches.members.get(memberKey(groupId, userId), () =>
+      this.repo.findMember(groupId, userId),
+    );
+  }
+
+  /** A mute that has run out reads as no mute. */
+  private effective(member: MemberRecord): MemberRecord {
+    const muted = member.mutedUntil !== null && member.mutedUntil > this.now();
+    return muted ? member : { ...member, mutedUntil: null };
+  }
+}

@@ -1,0 +1,257 @@
+import { InvalidArgumentError } from '@im-repo/errors';
+import { ID_PATTERN } from '@im-repo/proto';
+import {
+  type Group,
+  type GroupMember,
+  GroupRole,
+  type GroupServiceService,
+  GroupStatus,
+} from '@im-repo/proto/group';
+import { type ServiceHandlers, validate } from '@im-repo/server-kit';
+import type { GroupDomain } from './group.domain';
+import type { GroupRecord, MemberRecord, PagePosition, Role } from './group.types';
+
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+/** Keeps muted_until a sane DATETIME; a longer mute is a ban, which is RemoveMembers. */
+export const MAX_MUTE_SECONDS = 366 * 86400;
+
+const ROLE_TO_PROTO: Record<Role, GroupRole> = {
+  member: GroupRole.GROUP_ROLE_MEMBER,
+  admin: GroupRole.GROUP_ROLE_ADMIN,
+  owner: GroupRole.GROUP_ROLE_OWNER,
+};
+
+function groupToProto(g: GroupRecord): Group {
+  return {
+    groupId: g.groupId,
+    name: g.name,
+    avatarUrl: g.avatarUrl,
+    intro: g.intro,
+    notice: g.notice,
+    ownerId: g.ownerId,
+    memberCount: g.memberCount,
+    status:
+      g.status === 'dismissed'
+        ? GroupStatus.GROUP_STATUS_DISMISSED
+        : GroupStatus.GROUP_STATUS_ACTIVE,
+    allMuted: g.allMuted,
+    createdAt: g.createdAt,
+    updatedAt: g.updatedAt,
+  };
+}
+
+function memberToProto(m: MemberRecord): GroupMember {
+  return {
+    groupId: m.groupId,
+    userId: m.userId,
+    role: ROLE_TO_PROTO[m.role],
+    joinedAt: m.joinedAt,
+    mutedUntil: m.mutedUntil ?? undefined,
+  };
+}
+
+const name = (value: string) => validate.text('name', value, 1, 64);
+const avatarUrl = (value: string) => validate.text('avatar_url', value, 0, 1024);
+const intro = (value: string) => validate.text('intro', value, 0, 512);
+const notice = (value: string) => validate.text('notice', value, 0, 2048);
+
+/** A list of ids, each valid; no length cap here: the member cap (GROUP_FULL) bounds it. */
+function ids(field: string, values: string[], min: number): string[] {
+  return validate.idList(field, values, Number.MAX_SAFE_INTEGER, min);
+}
+
+function assignableRole(value: GroupRole): Exclude<Role, 'owner'> {
+  if (value === GroupRole.GROUP_ROLE_ADMIN) return 'admin';
+  if (value === GroupRole.GROUP_ROLE_MEMBER) return 'member';
+  throw new InvalidArgumentError(
+    'role',
+    value === GroupRole.GROUP_ROLE_OWNER
+      ? 'role must be GROUP_ROLE_ADMIN or GROUP_ROLE_MEMBER; ownership moves with TransferOwnership'
+      : 'role must be GROUP_ROLE_ADMIN or GROUP_ROLE_MEMBER',
+  );
+}
+
+function muteSeconds(value: number): number {
+  validate.nonNegative('duration_seconds', value);
+  if (value > MAX_MUTE_SECONDS) {
+    throw new InvalidArgumentError(
+      'duration_seconds',
+      `duration_seconds must be at most ${MAX_MUTE_SECONDS} (366 days)`,
+    );
+  }
+  return value;
+}
+
+/** 9999-12-31 23:59:59.999, the last DATETIME. */
+const MAX_DATETIME_MS = 253402300799999;
+
+/** Page tokens hold the last item's position and the list they belong to. */
+interface TokenBody {
+  s: string;
+  t: number;
+  k: string;
+}
+
+function decodePosition(token: string, scope: string): PagePosition | undefined {
+  const body = validate.decodePageToken(
+    'page_token',
+    token,
+    (v): v is TokenBody =>
+      typeof v === 'object' &&
+      v !== null &&
+      (v as TokenBody).s === scope &&
+      Number.isSafeInteger((v as TokenBody).t) &&
+      (v as TokenBody).t >= 0 &&
+      (v as TokenBody).t <= MAX_DATETIME_MS &&
+      typeof (v as TokenBody).k === 'string' &&
+      ID_PATTERN.test((v as TokenBody).k),
+  );
+  return body && { joinedAt: new Date(body.t), id: body.k };
+}
+
+function encodePosition(position: PagePosition | undefined, scope: string): string {
+  if (!position) return '';
+  const body: TokenBody = { s: scope, t: position.joinedAt.getTime(), k: position.id };
+  return validate.encodePageToken(body);
+}
+
+/** gRPC layer: validates requests, calls the domain, maps records to proto. */
+export function createGroupHandlers(
+  domain: GroupDomain,
+): ServiceHandlers<typeof GroupServiceService> {
+  return {
+    async createGroup(req) {
+      const group = await domain.createGroup({
+        groupId: validate.optionalId('group_id', req.groupId),
+        ownerId: validate.id('owner_id', req.ownerId),
+        name: name(req.name),
+        avatarUrl: avatarUrl(req.avatarUrl),
+        intro: intro(req.intro),
+        memberIds: ids('member_ids', req.memberIds, 0),
+      });
+      return { group: groupToProto(group) };
+    },
+
+    async getGroup(req) {
+      return { group: groupToProto(await domain.getGroup(validate.id('group_id', req.groupId))) };
+    },
+
+    async updateGroup(req) {
+      const operatorId = validate.id('operator_id', req.operatorId);
+      const groupId = validate.id('group_id', req.groupId);
+      const group = await domain.updateGroup(operatorId, groupId, {
+        name: req.name === undefined ? undefined : name(req.name),
+        avatarUrl: req.avatarUrl === undefined ? undefined : avatarUrl(req.avatarUrl),
+        intro: req.intro === undefined ? undefined : intro(req.intro),
+        notice: req.notice === undefined ? undefined : notice(req.notice),
+      });
+      return { group: groupToProto(group) };
+    },
+
+    async dismissGroup(req) {
+      await domain.dismissGroup(
+        validate.id('operator_id', req.operatorId),
+        validate.id('group_id', req.groupId),
+      );
+      return {};
+    },
+
+    async addMembers(req) {
+      const operatorId = validate.id('operator_id', req.operatorId);
+      const groupId = validate.id('group_id', req.groupId);
+      const added = await domain.addMembers(operatorId, groupId, ids('user_ids', req.userIds, 1));
+      return { added: added.map(memberToProto) };
+    },
+
+    async removeMembers(req) {
+      const operatorId = validate.id('operator_id', req.operatorId);
+      const groupId = validate.id('group_id', req.groupId);
+      await domain.removeMembers(operatorId, groupId, ids('user_ids', req.userIds, 1));
+      return {};
+    },
+
+    async leaveGroup(req) {
+      await domain.leaveGroup(
+        validate.id('user_id', req.userId),
+        validate.id('group_id', req.groupId),
+      );
+      return {};
+    },
+
+    async setMemberRole(req) {
+      const operatorId = validate.id('operator_id', req.operatorId);
+      const groupId = validate.id('group_id', req.groupId);
+      const userId = validate.id('user_id', req.userId);
+      const member = await domain.setMemberRole(
+        operatorId,
+        groupId,
+        userId,
+        assignableRole(req.role),
+      );
+      return { member: memberToProto(member) };
+    },
+
+    async transferOwnership(req) {
+      const operatorId = validate.id('operator_id', req.operatorId);
+      const groupId = validate.id('group_id', req.groupId);
+      const newOwnerId = validate.id('new_owner_id', req.newOwnerId);
+      return {
+        group: groupToProto(await domain.transferOwnership(operatorId, groupId, newOwnerId)),
+      };
+    },
+
+    async muteMember(req) {
+      const operatorId = validate.id('operator_id', req.operatorId);
+      const groupId = validate.id('group_id', req.groupId);
+      const userId = validate.id('user_id', req.userId);
+      const member = await domain.muteMember(
+        operatorId,
+        groupId,
+        userId,
+        muteSeconds(req.durationSeconds),
+      );
+      return { member: memberToProto(member) };
+    },
+
+    async setGroupMuted(req) {
+      const operatorId = validate.id('operator_id', req.operatorId);
+      const groupId = validate.id('group_id', req.groupId);
+      return { group: groupToProto(await domain.setGroupMuted(operatorId, groupId, req.muted)) };
+    },
+
+    async getMember(req) {
+      const groupId = validate.id('group_id', req.groupId);
+      const userId = validate.id('user_id', req.userId);
+      return { member: memberToProto(await domain.getMember(groupId, userId)) };
+    },
+
+    async listMembers(req) {
+      const groupId = validate.id('group_id', req.groupId);
+      const size = validate.pageSize('page_size', req.pageSize, DEFAULT_PAGE, MAX_PAGE);
+      const scope = `m:${groupId}`;
+      const page = await domain.listMembers(groupId, decodePosition(req.pageToken, scope), size);
+      return {
+        members: page.items.map(memberToProto),
+        nextPageToken: encodePosition(page.next, scope),
+      };
+    },
+
+    async listUserGroups(req) {
+      const userId = validate.id('user_id', req.userId);
+      const size = validate.pageSize('page_size', req.pageSize, DEFAULT_PAGE, MAX_PAGE);
+      const scope = `u:${userId}`;
+      const page = await domain.listUserGroups(userId, decodePosition(req.pageToken, scope), size);
+      return {
+        groups: page.items.map(groupToProto),
+        nextPageToken: encodePosition(page.next, scope),
+      };
+    },
+
+    async checkSendPermission(req) {
+      const groupId = validate.id('group_id', req.groupId);
+      const userId = validate.id('user_id', req.userId);
+      return { role: ROLE_TO_PROTO[await domain.checkSendPermission(groupId, userId)] };
+    },
+  };
+}
