@@ -5,9 +5,9 @@ import {
   type ServerWritableStream,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { Code, codeName } from '@im-repo/errors';
+import { randomUUID } from 'node:crypto';
+import { Code, codeName, InvalidArgumentError } from '@im-repo/errors';
 import type { ServiceInfo } from '@im-repo/proto';
-import { ulid } from 'ulid';
 import { REQUEST_ID_HEADER, runInContext, type CallContext } from './context';
 import { mapError, translatePeerError, type ErrorTranslator } from './error-mapping';
 import { HealthMonitor, type HealthCheck } from './health';
@@ -63,6 +63,29 @@ export interface GrpcServer {
   shutdown(): Promise<void>;
 }
 
+// A request that fails to decode (malformed bytes, an int64 beyond 2^53) reaches the handler
+// wrapper marked, so the caller gets INVALID_ARGUMENT instead of grpc-js's INTERNAL.
+const DECODE_FAILED = Symbol('decode failed');
+
+function tolerantDeserialize(decode: (buf: Buffer) => unknown) {
+  return (buf: Buffer) => {
+    try {
+      return decode(buf);
+    } catch (err) {
+      return { [DECODE_FAILED]: err };
+    }
+  };
+}
+
+function checkDecoded(request: unknown): void {
+  if (typeof request === 'object' && request !== null && DECODE_FAILED in request) {
+    throw new InvalidArgumentError(
+      'request',
+      'the request could not be decoded (malformed, or a number beyond 2^53)',
+    );
+  }
+}
+
 /**
  * The one gRPC server bootstrap: wraps every handler with request ids, logging, metrics and
  * error mapping; adds health and reflection. Returns a server that is not listening yet, so
@@ -77,8 +100,17 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
   const health = new HealthMonitor(service.name, options.healthChecks ?? {}, logger);
 
   const implementation: UntypedServiceImplementation = {};
+  const definition: Record<string, unknown> = {};
   for (const [name, def] of Object.entries(service.definition)) {
-    const method = def as { path: string; responseStream: boolean };
+    const method = def as {
+      path: string;
+      responseStream: boolean;
+      requestDeserialize: (buf: Buffer) => unknown;
+    };
+    definition[name] = {
+      ...method,
+      requestDeserialize: tolerantDeserialize(method.requestDeserialize),
+    };
     const handler = (options.handlers as Record<string, unknown>)[name];
     if (typeof handler !== 'function') throw new Error(`no handler for ${method.path}`);
     const rpc = method.path.slice(method.path.lastIndexOf('/') + 1);
@@ -92,19 +124,31 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
     ) => {
       started.inc();
       const startedAt = process.hrtime.bigint();
-      const requestId = String(call.metadata.get(REQUEST_ID_HEADER)[0] ?? '') || ulid();
-      const abort = new AbortController();
-      call.on('cancelled', () => abort.abort());
+      // The request id and the abort signal cost a random UUID and an AbortController per
+      // call; most unary calls never look at them, so both are made on first use.
+      let requestId = String(call.metadata.get(REQUEST_ID_HEADER)[0] ?? '') || undefined;
+      let signal: AbortSignal | undefined;
       let callLogger: Logger | undefined;
       const ctx: CallContext = {
-        requestId,
+        get requestId() {
+          requestId ??= randomUUID();
+          return requestId;
+        },
         method: method.path,
         metadata: call.metadata,
-        signal: method.responseStream
-          ? AbortSignal.any([abort.signal, shutdown.signal])
-          : abort.signal,
+        get signal() {
+          if (!signal) {
+            const abort = new AbortController();
+            if (call.cancelled) abort.abort();
+            else call.on('cancelled', () => abort.abort());
+            signal = method.responseStream
+              ? AbortSignal.any([abort.signal, shutdown.signal])
+              : abort.signal;
+          }
+          return signal;
+        },
         get logger() {
-          callLogger ??= logger.child({ rpc, request_id: requestId });
+          callLogger ??= logger.child({ rpc, request_id: ctx.requestId });
           return callLogger;
         },
       };
@@ -119,7 +163,7 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
           if (mapped.internal !== undefined) {
             logger.error('rpc failed', {
               rpc,
-              request_id: requestId,
+              request_id: ctx.requestId,
               code: codeName(code),
               duration_ms: seconds * 1000,
               error:
@@ -128,7 +172,7 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
           } else {
             logger.log(code === Code.UNAVAILABLE ? 'warn' : 'info', 'rpc', {
               rpc,
-              request_id: requestId,
+              request_id: ctx.requestId,
               code: codeName(code),
               reason: (err as { reason?: string }).reason,
               duration_ms: seconds * 1000,
@@ -137,7 +181,7 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
         } else if (logger.isDebugEnabled()) {
           logger.debug('rpc', {
             rpc,
-            request_id: requestId,
+            request_id: ctx.requestId,
             code: 'OK',
             duration_ms: seconds * 1000,
           });
@@ -153,7 +197,10 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
       const streamHandler = handler as StreamHandler<unknown, unknown>;
       implementation[name] = (call: ServerWritableStream<unknown, unknown>) => {
         const { ctx, finish } = begin(call);
-        runInContext(ctx, () => streamHandler(call.request, call, ctx)).then(
+        runInContext(ctx, async () => {
+          checkDecoded(call.request);
+          return streamHandler(call.request, call, ctx);
+        }).then(
           () => {
             finish(undefined);
             call.end();
@@ -171,7 +218,10 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
         callback: sendUnaryData<unknown>,
       ) => {
         const { ctx, finish } = begin(call);
-        runInContext(ctx, () => unaryHandler(call.request, ctx)).then(
+        runInContext(ctx, async () => {
+          checkDecoded(call.request);
+          return unaryHandler(call.request, ctx);
+        }).then(
           (response) => {
             finish(undefined);
             callback(null, response);
@@ -182,10 +232,7 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
     }
   }
 
-  server.addService(
-    service.definition as unknown as Parameters<Server['addService']>[0],
-    implementation,
-  );
+  server.addService(definition as unknown as Parameters<Server['addService']>[0], implementation);
   health.implementation.addToServer(server);
   addReflection(server, service as ServiceInfo);
 

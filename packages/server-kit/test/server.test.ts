@@ -162,7 +162,27 @@ describe('server-kit', () => {
     const given = await client.getUser({ userId: 'u1' }, { metadata: md });
     expect(given.user!.username).to.equal('req-123');
     const generated = await client.getUser({ userId: 'u1' });
-    expect(generated.user!.username).to.match(/^[0-9A-Z]{26}$/);
+    expect(generated.user!.username).to.match(/^[0-9a-f-]{36}$/);
+    client.close();
+  });
+
+  it('answers an undecodable request with INVALID_ARGUMENT, not INTERNAL', async () => {
+    const client = createUserServiceClient(address);
+    const raw = client.raw;
+    // Field 1 (user_id) claims 5 bytes but the message ends after 1: truncated.
+    const garbage = Buffer.from([0x0a, 0x05, 0x61]);
+    const err = await new Promise<unknown>((resolve) =>
+      raw.makeUnaryRequest(
+        '/im.user.v1.UserService/GetUser',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        garbage,
+        (e) => resolve(e),
+      ),
+    );
+    const decoded = decodeGrpcError(err);
+    expect(decoded.code).to.equal(GrpcStatus.INVALID_ARGUMENT);
+    expect(decoded.metadata.field).to.equal('request');
     client.close();
   });
 

@@ -1,0 +1,293 @@
+import {
+  execute,
+  isUniqueViolation,
+  select,
+  violatedKey,
+  withTransaction,
+  type Sequelize,
+  type Transaction,
+} from '@im-repo/db';
+import {
+  MessageStatus,
+  sendKey,
+  type ConversationHead,
+  type ConversationKind,
+  type MessageRecord,
+  type PullRange,
+  type SendInput,
+} from './message.types';
+
+interface MessageRow {
+  conversation_id: string;
+  seq: number;
+  server_msg_id: string;
+  client_msg_id: Buffer;
+  conversation_type: number;
+  sender_id: string;
+  recipient_id: string;
+  content_type: number;
+  content: Buffer;
+  status: number;
+  sent_at: Date;
+}
+
+const COLUMNS =
+  'conversation_id, seq, server_msg_id, client_msg_id, conversation_type, sender_id, ' +
+  'recipient_id, content_type, content, status, sent_at';
+
+const m = (alias: string) =>
+  COLUMNS.split(', ')
+    .map((c) => `${alias}.${c}`)
+    .join(', ');
+
+function toRecord(row: MessageRow): MessageRecord {
+  return {
+    serverMsgId: row.server_msg_id,
+    clientMsgId: Buffer.from(row.client_msg_id).toString('utf8'),
+    conversationId: row.conversation_id,
+    conversationType: row.conversation_type as ConversationKind,
+    seq: Number(row.seq),
+    senderId: row.sender_id,
+    recipientId: row.recipient_id,
+    contentType: row.content_type,
+    content: row.content ?? Buffer.alloc(0),
+    status: row.status as MessageStatus,
+    sentAt: row.sent_at,
+  };
+}
+
+/** What one group-commit transaction did. */
+export interface CommitOutcome {
+  /** Sends that already existed (by sender_id + client_msg_id), keyed by sendKey. */
+  existing: Map<string, MessageRecord>;
+  /** The new messages, in input order. */
+  inserted: MessageRecord[];
+  /** Time spent reserving seqs (row-lock wait included). */
+  reserveSeconds: number;
+}
+
+export interface CommitOptions {
+  /** Server message id generator. */
+  newId: () => string;
+  /** How long the outbox rows wait before the drainer may take them (the inline attempt's time). */
+  outboxDelayMs: number;
+}
+
+/** Another writer inserted one of the batch's (sender_id, client_msg_id) first. */
+export const DUPLICATE_RACE = 'duplicate-race' as const;
+
+/** messages and conversation_seqs. Returns plain records; knows nothing of gRPC. */
+export class MessageRepository {
+  constructor(private readonly db: Sequelize) {}
+
+  /**
+   * One transaction for a batch of sends with distinct (sender_id, client_msg_id): existing ones
+   * are returned as such; the others get seqs reserved on their conversations' rows and are
+   * inserted with their outbox rows. Rolled back on any error, which returns the seqs. Returns
+   * DUPLICATE_RACE when another writer committed one of the keys after our check.
+   */
+  async commitBatch(
+    inputs: SendInput[],
+    options: CommitOptions,
+  ): Promise<CommitOutcome | typeof DUPLICATE_RACE> {
+    try {
+      return await withTransaction(this.db, (t) => this.commitIn(t, inputs, options));
+    } catch (err) {
+      if (isUniqueViolation(err) && violatedKey(err) === 'uk_messages_sender_client') {
+        return DUPLICATE_RACE;
+      }
+      throw err;
+    }
+  }
+
+  private async commitIn(
+    t: Transaction,
+    inputs: SendInput[],
+    options: CommitOptions,
+  ): Promise<CommitOutcome> {
+    const existing = new Map<string, MessageRecord>();
+    for (const message of await this.findBySendKeys(inputs, t)) {
+      existing.set(sendKey(message.senderId, message.clientMsgId), message);
+    }
+    const fresh = inputs.filter((i) => !existing.has(sendKey(i.senderId, i.clientMsgId)));
+    if (fresh.length === 0) return { existing, inserted: [], reserveSeconds: 0 };
+
+    const counts = new Map<string, number>();
+    for (const i of fresh) counts.set(i.conversationId, (counts.get(i.conversationId) ?? 0) + 1);
+    // One fixed lock order (by id) for every batch, so two batches never wait on each other in
+    // a cycle.
+    const conversations = [...counts.keys()].sort();
+    const started = process.hrtime.bigint();
+    await execute(
+      this.db,
+      `INSERT INTO conversation_seqs (conversation_id, max_seq, updated_at)
+       VALUES ${conversations.map(() => '(?, ?, UTC_TIMESTAMP(3))').join(', ')}
+       ON DUPLICATE KEY UPDATE max_seq = max_seq + VALUES(max_seq), updated_at = VALUES(updated_at)`,
+      conversations.flatMap((c) => [c, counts.get(c)!]),
+      t,
+    );
+    // Locking read: the rows are ours until commit, so these are the maxima we just made.
+    const rows = await select<{ conversation_id: string; max_seq: number; now: Date }>(
+      this.db,
+      `SELECT conversation_id, max_seq, UTC_TIMESTAMP(3) AS now
+       FROM conversation_seqs WHERE conversation_id IN (?) FOR UPDATE`,
+      [conversations],
+      t,
+    );
+    const reserveSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const next = new Map<string, number>();
+    for (const row of rows) {
+      next.set(row.conversation_id, Number(row.max_seq) - counts.get(row.conversation_id)! + 1);
+    }
+    // The database clock, read under the locks, keeps sent_at in seq order across replicas.
+    const sentAt = rows[0]!.now;
+
+    const inserted: MessageRecord[] = fresh.map((i) => {
+      const seq = next.get(i.conversationId)!;
+      next.set(i.conversationId, seq + 1);
+      return {
+        serverMsgId: options.newId(),
+        clientMsgId: i.clientMsgId,
+        conversationId: i.conversationId,
+        conversationType: i.conversationType,
+        seq,
+        senderId: i.senderId,
+        recipientId: i.recipientId,
+        contentType: i.contentType,
+        content: i.content,
+        status: MessageStatus.NORMAL,
+        sentAt,
+      };
+    });
+    await execute(
+      this.db,
+      `INSERT INTO messages (${COLUMNS}) VALUES ?`,
+      [
+        inserted.map((r) => [
+          r.conversationId,
+          r.seq,
+          r.serverMsgId,
+          Buffer.from(r.clientMsgId, 'utf8'),
+          r.conversationType,
+          r.senderId,
+          r.recipientId,
+          r.contentType,
+          r.content,
+          r.status,
+          r.sentAt,
+        ]),
+      ],
+      t,
+    );
+    const due = new Date(sentAt.getTime() + options.outboxDelayMs);
+    await execute(
+      this.db,
+      'INSERT INTO message_outbox (conversation_id, seq, created_at, next_attempt_at) VALUES ?',
+      [inserted.map((r) => [r.conversationId, r.seq, sentAt, due])],
+      t,
+    );
+    return { existing, inserted, reserveSeconds };
+  }
+
+  async findBySendKeys(
+    keys: { senderId: string; clientMsgId: string }[],
+    t?: Transaction,
+  ): Promise<MessageRecord[]> {
+    if (keys.length === 0) return [];
+    const rows = await select<MessageRow>(
+      this.db,
+      `SELECT ${COLUMNS} FROM messages WHERE (sender_id, client_msg_id) IN (?)`,
+      [keys.map((k) => [k.senderId, Buffer.from(k.clientMsgId, 'utf8')])],
+      t,
+    );
+    return rows.map(toRecord);
+  }
+
+  async findBySendKey(senderId: string, clientMsgId: string): Promise<MessageRecord | null> {
+    const [found] = await this.findBySendKeys([{ senderId, clientMsgId }]);
+    return found ?? null;
+  }
+
+  /** The message and the database's clock (recall windows are measured on sent_at's clock). */
+  async findWithClock(
+    conversationId: string,
+    seq: number,
+  ): Promise<{ message: MessageRecord; now: Date } | null> {
+    const [row] = await select<MessageRow & { db_now: Date }>(
+      this.db,
+      `SELECT ${COLUMNS}, UTC_TIMESTAMP(3) AS db_now FROM messages
+       WHERE conversation_id = ? AND seq = ?`,
+      [conversationId, seq],
+    );
+    return row ? { message: toRecord(row), now: row.db_now } : null;
+  }
+
+  async findMessage(conversationId: string, seq: number): Promise<MessageRecord | null> {
+    const [row] = await select<MessageRow>(
+      this.db,
+      `SELECT ${COLUMNS} FROM messages WHERE conversation_id = ? AND seq = ?`,
+      [conversationId, seq],
+    );
+    return row ? toRecord(row) : null;
+  }
+
+  /** Erases the content and marks the message recalled; a no-op when it already is. */
+  async recall(conversationId: string, seq: number): Promise<void> {
+    await execute(
+      this.db,
+      `UPDATE messages SET status = ?, content = '', recalled_at = UTC_TIMESTAMP(3)
+       WHERE conversation_id = ? AND seq = ? AND status = ?`,
+      [MessageStatus.RECALLED, conversationId, seq, MessageStatus.NORMAL],
+    );
+  }
+
+  async maxSeq(conversationId: string): Promise<number> {
+    const [row] = await select<{ max_seq: number }>(
+      this.db,
+      'SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?',
+      [conversationId],
+    );
+    return row ? Number(row.max_seq) : 0;
+  }
+
+  /** max_seq of the known conversations among ids. */
+  async maxSeqs(conversationIds: string[]): Promise<Map<string, number>> {
+    if (conversationIds.length === 0) return new Map();
+    const rows = await select<{ conversation_id: string; max_seq: number }>(
+      this.db,
+      'SELECT conversation_id, max_seq FROM conversation_seqs WHERE conversation_id IN (?)',
+      [conversationIds],
+    );
+    return new Map(rows.map((r) => [r.conversation_id, Number(r.max_seq)]));
+  }
+
+  /** Heads of the known conversations among ids: max_seq and the message at it. */
+  async heads(conversationIds: string[]): Promise<ConversationHead[]> {
+    if (conversationIds.length === 0) return [];
+    const rows = await select<MessageRow & { max_seq: number }>(
+      this.db,
+      `SELECT s.max_seq, ${m('m')} FROM conversation_seqs s
+       JOIN messages m ON m.conversation_id = s.conversation_id AND m.seq = s.max_seq
+       WHERE s.conversation_id IN (?)`,
+      [conversationIds],
+    );
+    return rows.map((r) => ({
+      conversationId: r.conversation_id,
+      maxSeq: Number(r.max_seq),
+      lastMessage: toRecord(r),
+    }));
+  }
+
+  /** Messages of [beginSeq, endSeq] (endSeq already resolved), at most limit of them. */
+  async pull(range: PullRange & { endSeq: number }): Promise<MessageRecord[]> {
+    const order = range.descending ? 'DESC' : 'ASC';
+    const rows = await select<MessageRow>(
+      this.db,
+      `SELECT ${COLUMNS} FROM messages
+       WHERE conversation_id = ? AND seq BETWEEN ? AND ?
+       ORDER BY seq ${order} LIMIT ?`,
+      [range.conversationId, range.beginSeq, range.endSeq, range.limit],
+    );
+    return rows.map(toRecord);
+  }
+}

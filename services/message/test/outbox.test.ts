@@ -1,0 +1,120 @@
+import { expect } from 'chai';
+import { createTestEnvironment, waitFor, type TestEnvironment } from '@im-repo/testing';
+import {
+  recorded,
+  startMessageService,
+  startPeers,
+  textSend,
+  uniqueId,
+  type MessageInstance,
+  type Peers,
+} from './harness';
+
+describe('conversation records outbox', () => {
+  let env: TestEnvironment;
+  let peers: Peers;
+  let svc: MessageInstance;
+
+  before(async () => {
+    env = await createTestEnvironment('message-outbox');
+    peers = await startPeers();
+    svc = await startMessageService(env, peers, { peers: { timeout_ms: 500 } });
+  });
+
+  after(async () => {
+    peers.data.conversationDown = false;
+    await svc?.stop();
+    await peers?.stop();
+    await env?.teardown();
+  });
+
+  async function users() {
+    const [x, y] = [uniqueId('ox'), uniqueId('oy')].sort() as [string, string];
+    peers.data.users.add(x).add(y);
+    return { x, y, conversationId: `si_${x}_${y}` };
+  }
+
+  const recordedSeqs = (conversationId: string) =>
+    recorded(peers.data)
+      .filter((r) => r.conversationId === conversationId)
+      .map((r) => r.seq)
+      .sort((a, b) => a - b);
+
+  it('sends succeed while the conversation service fails; the records arrive once it is back', async () => {
+    const { x, y, conversationId } = await users();
+    peers.data.conversationDown = true;
+    let results;
+    try {
+      results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          svc.client.sendMessage(textSend(i % 2 ? x : y, i % 2 ? y : x)),
+        ),
+      );
+      expect(results.map((r) => r.message!.seq).sort((a, b) => a - b)).to.deep.equal(
+        Array.from({ length: 20 }, (_, i) => i + 1),
+      );
+      expect(recordedSeqs(conversationId)).to.deep.equal([]);
+      expect(await svc.deps.outboxRepository.pending()).to.equal(20);
+      // Once the peer failed, later sends do not wait on it inline.
+      const attempts = peers.data.recordAttempts;
+      await svc.client.sendMessage(textSend(x, y));
+      expect(peers.data.recordAttempts).to.equal(attempts);
+    } finally {
+      peers.data.conversationDown = false;
+    }
+    await waitFor(() => recordedSeqs(conversationId).length === 21, {
+      timeoutMs: 20_000,
+      what: 'the outbox to deliver',
+    });
+    expect(recordedSeqs(conversationId)).to.deep.equal(Array.from({ length: 21 }, (_, i) => i + 1));
+    await waitFor(async () => (await svc.deps.outboxRepository.pending()) === 0, {
+      what: 'the outbox to empty',
+    });
+  });
+
+  it('pending records survive a restart of the service and are delivered by the new instance', async () => {
+    const { x, y, conversationId } = await users();
+    peers.data.conversationDown = true;
+    try {
+      for (let i = 0; i < 5; i++) await svc.client.sendMessage(textSend(x, y));
+      await svc.stop();
+      svc = await startMessageService(env, peers, { peers: { timeout_ms: 500 } });
+      expect(await svc.deps.outboxRepository.pending()).to.equal(5);
+    } finally {
+      peers.data.conversationDown = false;
+    }
+    await waitFor(() => recordedSeqs(conversationId).length === 5, {
+      timeoutMs: 20_000,
+      what: 'the restarted instance to deliver',
+    });
+    expect(recordedSeqs(conversationId)).to.deep.equal([1, 2, 3, 4, 5]);
+    const delivered = recorded(peers.data).filter((r) => r.conversationId === conversationId);
+    expect(delivered[0]).to.deep.include({ senderId: x, recipientId: y });
+  });
+
+  it('two instances draining one outbox deliver each record once', async () => {
+    const other = await startMessageService(env, peers, { peers: { timeout_ms: 500 } });
+    try {
+      const { x, y, conversationId } = await users();
+      peers.data.conversationDown = true;
+      try {
+        await Promise.all(
+          Array.from({ length: 40 }, (_, i) =>
+            (i % 2 ? svc : other).client.sendMessage(textSend(x, y)),
+          ),
+        );
+      } finally {
+        peers.data.conversationDown = false;
+      }
+      await waitFor(async () => (await svc.deps.outboxRepository.pending()) === 0, {
+        timeoutMs: 20_000,
+        what: 'the outbox to empty',
+      });
+      expect(recordedSeqs(conversationId)).to.deep.equal(
+        Array.from({ length: 40 }, (_, i) => i + 1),
+      );
+    } finally {
+      await other.stop();
+    }
+  });
+});
