@@ -58,7 +58,11 @@ export async function migrationStatus(
  * Runs fn while holding a MySQL named lock for the service's migrations, so replicas starting
  * together migrate one at a time (the second finds nothing pending) instead of racing on DDL.
  */
-async function withMigrationLock<T>(sequelize: Sequelize, service: string, fn: () => Promise<T>): Promise<T> {
+async function withMigrationLock<T>(
+  sequelize: Sequelize,
+  service: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   const name = `${sequelize.getDatabaseName()}.${service}_migrations`;
   // GET_LOCK belongs to a connection: hold one for the whole run.
   return sequelize.transaction(async (t) => {
