@@ -1,0 +1,95 @@
+import type { RedisClient } from '@im-repo/cache';
+import { bucketOf, dueKey } from './presence.cache-keys';
+import { withPresenceScripts, type PresenceScripts } from './presence.scripts';
+import type { UserStatusRecord } from './presence.types';
+import { decodeStatus } from './status-codec';
+
+export type HeartbeatResult =
+  | { ok: true; status: UserStatusRecord }
+  | { ok: false; reason: 'too_many_devices'; status: UserStatusRecord };
+
+export interface SweepResult {
+  /** Users whose index entry was due. */
+  due: number;
+  /** Of those, users that lost at least one device (each announced once). */
+  expired: number;
+}
+
+/**
+ * Presence state in Redis, one atomic script per call. Returns plain records; knows nothing of
+ * gRPC. Changes are published by the scripts on `channel`.
+ */
+export class PresenceRepository {
+  private readonly redis: PresenceScripts;
+
+  constructor(
+    redis: RedisClient,
+    private readonly channel: string,
+  ) {
+    this.redis = withPresenceScripts(redis);
+  }
+
+  async heartbeat(
+    userId: string,
+    deviceId: string,
+    platform: number,
+    ttlMs: number,
+    maxDevices: number,
+  ): Promise<HeartbeatResult> {
+    const [outcome, text] = await this.redis.imPresenceHeartbeat(
+      dueKey(bucketOf(userId)),
+      userId,
+      deviceId,
+      platform,
+      ttlMs,
+      this.channel,
+      maxDevices,
+    );
+    const status = decodeStatus(text);
+    return outcome === 'ok'
+      ? { ok: true, status }
+      : { ok: false, reason: 'too_many_devices', status };
+  }
+
+  /** deviceId '' removes every device. */
+  async setOffline(userId: string, deviceId: string): Promise<UserStatusRecord> {
+    const text = await this.redis.imPresenceSetOffline(
+      dueKey(bucketOf(userId)),
+      userId,
+      deviceId,
+      this.channel,
+    );
+    return decodeStatus(text);
+  }
+
+  /**
+   * The statuses of distinct users: one script per bucket, all issued in the same tick, so the
+   * auto-pipelining client sends them as one pipeline per Redis node (one round trip).
+   */
+  async read(userIds: string[]): Promise<Map<string, UserStatusRecord>> {
+    const byBucket = new Map<number, string[]>();
+    for (const id of userIds) {
+      const bucket = bucketOf(id);
+      const group = byBucket.get(bucket);
+      if (group) group.push(id);
+      else byBucket.set(bucket, [id]);
+    }
+    const replies = await Promise.all(
+      [...byBucket].map(([bucket, ids]) => this.redis.imPresenceRead(dueKey(bucket), ...ids)),
+    );
+    const found = new Map<string, UserStatusRecord>();
+    for (const texts of replies) {
+      for (const text of texts) {
+        const status = decodeStatus(text);
+        found.set(status.userId, status);
+      }
+    }
+    return found;
+  }
+
+  /** Removes and announces the expired devices of up to `limit` due users of one bucket. */
+  async sweep(bucket: number, limit: number): Promise<SweepResult> {
+    const [due, expired] = await this.redis.imPresenceSweep(dueKey(bucket), limit, this.channel);
+    return { due, expired };
+  }
+}

@@ -1,0 +1,182 @@
+import type { RedisClient } from '@im-repo/cache';
+import { DEVICES, DUE, META, USER } from './presence.cache-keys';
+
+/**
+ * Lua scripts over one bucket's keys (one cluster slot). KEYS[1] is always the bucket's due
+ * index; the scripts build the users' keys from its prefix (the same slot, so Redis Cluster
+ * accepts them) with the suffixes of presence.cache-keys.ts.
+ *
+ * Time is Redis server time (TIME) everywhere, never a replica's clock: expiries, last_seen_at
+ * and versions stay consistent whichever replica runs a script, whatever its clock skew.
+ *
+ * A device is live while its expiry is later than now. Every script that removes expired
+ * devices (the sweeper, and any write to the user) announces the change itself, in the same
+ * script, so each expiry is announced exactly once however many replicas sweep, and PUBLISH
+ * order follows the order of the changes.
+ */
+const PRELUDE = `
+local BASE = string.sub(KEYS[1], 1, #KEYS[1] - ${DUE.length})
+local GRACE_MS = 3600000
+local function dkey(uid) return BASE .. '${DEVICES}' .. uid end
+local function mkey(uid) return BASE .. '${META}' .. uid end
+local function ukey(uid) return BASE .. '${USER}' .. uid end
+local function int(n) return string.format('%.0f', n) end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function status(uid, now)
+  local devices = {}
+  local rows = redis.call('ZRANGEBYSCORE', dkey(uid), '(' .. int(now), '+inf', 'WITHSCORES')
+  if #rows > 0 then
+    local ids = {}
+    for i = 1, #rows, 2 do ids[#ids + 1] = rows[i] end
+    local metas = redis.call('HMGET', mkey(uid), unpack(ids))
+    for i = 1, #ids do
+      local p, hb = string.match(metas[i] or '', '^(%d+):(%d+)$')
+      devices[i] = { ids[i], tonumber(p) or 0, tonumber(hb) or 0, tonumber(rows[2 * i]) }
+    end
+  end
+  local u = redis.call('HMGET', ukey(uid), 'seen', 'ver')
+  return { u = uid, d = devices, s = tonumber(u[1]) or 0, v = u[2] or '0' }
+end
+
+-- Bumps the user's version and publishes the status after a change.
+local function announce(uid, now, channel)
+  local st = status(uid, now)
+  st.v = int(math.max(now * 1000, (tonumber(st.v) or 0) + 1))
+  redis.call('HSET', ukey(uid), 'ver', st.v)
+  redis.call('PUBLISH', channel, cjson.encode(st))
+  return st
+end
+
+-- Drops the devices that expired; true when there were any.
+local function prune(uid, now)
+  local gone = redis.call('ZRANGEBYSCORE', dkey(uid), '-inf', int(now))
+  if #gone == 0 then return false end
+  redis.call('ZREMRANGEBYSCORE', dkey(uid), '-inf', int(now))
+  for i = 1, #gone, 500 do
+    redis.call('HDEL', mkey(uid), unpack(gone, i, math.min(i + 499, #gone)))
+  end
+  return true
+end
+
+-- Files the user under its earliest expiry, or takes it out when it has no devices. The device
+-- keys outlive the last expiry by a grace period, so they cannot leak if no replica runs.
+local function reindex(uid)
+  local first = redis.call('ZRANGE', dkey(uid), 0, 0, 'WITHSCORES')
+  if #first == 0 then
+    redis.call('ZREM', KEYS[1], uid)
+    redis.call('DEL', mkey(uid))
+    return
+  end
+  redis.call('ZADD', KEYS[1], first[2], uid)
+  local last = redis.call('ZRANGE', dkey(uid), -1, -1, 'WITHSCORES')
+  local at = int(tonumber(last[2]) + GRACE_MS)
+  redis.call('PEXPIREAT', dkey(uid), at)
+  redis.call('PEXPIREAT', mkey(uid), at)
+end
+`;
+
+/** ARGV: user, device, platform, ttl ms, channel, max devices. Returns {'ok'|'too_many_devices', status}. */
+const HEARTBEAT = `${PRELUDE}
+local uid, dev, plat, ttl, channel = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local now = now_ms()
+if prune(uid, now) then announce(uid, now, channel) end
+local changed = false
+if redis.call('ZSCORE', dkey(uid), dev) then
+  local old = redis.call('HGET', mkey(uid), dev) or ''
+  changed = string.match(old, '^(%d+):') ~= plat
+else
+  if redis.call('ZCARD', dkey(uid)) >= tonumber(ARGV[6]) then
+    reindex(uid)
+    return { 'too_many_devices', cjson.encode(status(uid, now)) }
+  end
+  changed = true
+end
+redis.call('ZADD', dkey(uid), int(now + ttl), dev)
+redis.call('HSET', mkey(uid), dev, plat .. ':' .. int(now))
+redis.call('HSET', ukey(uid), 'seen', int(now))
+reindex(uid)
+local st
+if changed then st = announce(uid, now, channel) else st = status(uid, now) end
+return { 'ok', cjson.encode(st) }
+`;
+
+/** ARGV: user, device ('' = all), channel. Returns the status. */
+const SET_OFFLINE = `${PRELUDE}
+local uid, dev, channel = ARGV[1], ARGV[2], ARGV[3]
+local now = now_ms()
+if prune(uid, now) then announce(uid, now, channel) end
+local removed = 0
+if dev == '' then
+  removed = redis.call('ZCARD', dkey(uid))
+  if removed > 0 then redis.call('DEL', dkey(uid), mkey(uid)) end
+else
+  removed = redis.call('ZREM', dkey(uid), dev)
+  if removed > 0 then redis.call('HDEL', mkey(uid), dev) end
+end
+reindex(uid)
+if removed == 0 then return cjson.encode(status(uid, now)) end
+redis.call('HSET', ukey(uid), 'seen', int(now))
+return cjson.encode(announce(uid, now, channel))
+`;
+
+/** ARGV: user ids (all in this bucket). Read-only: expired devices are left out, not removed. */
+const READ = `${PRELUDE}
+local now = now_ms()
+local out = {}
+for i = 1, #ARGV do out[i] = cjson.encode(status(ARGV[i], now)) end
+return out
+`;
+
+/** ARGV: most users to handle, channel. Returns {users handled, users that lost devices}. */
+const SWEEP = `${PRELUDE}
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', int(now), 'LIMIT', 0, tonumber(ARGV[1]))
+local expired = 0
+for _, uid in ipairs(due) do
+  if prune(uid, now) then
+    announce(uid, now, ARGV[2])
+    expired = expired + 1
+  end
+  reindex(uid)
+end
+return { #due, expired }
+`;
+
+export type PresenceScripts = RedisClient & {
+  imPresenceHeartbeat(
+    due: string,
+    userId: string,
+    deviceId: string,
+    platform: number,
+    ttlMs: number,
+    channel: string,
+    maxDevices: number,
+  ): Promise<[string, string]>;
+  imPresenceSetOffline(
+    due: string,
+    userId: string,
+    deviceId: string,
+    channel: string,
+  ): Promise<string>;
+  imPresenceRead(due: string, ...userIds: string[]): Promise<string[]>;
+  imPresenceSweep(due: string, limit: number, channel: string): Promise<[number, number]>;
+};
+
+const defined = new WeakSet<RedisClient>();
+
+/** Defines the scripts on a client once (EVALSHA, reloaded by ioredis after a Redis restart). */
+export function withPresenceScripts(redis: RedisClient): PresenceScripts {
+  if (!defined.has(redis)) {
+    // A fixed key count lets auto-pipelining route each call by its first key (cluster).
+    redis.defineCommand('imPresenceHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT });
+    redis.defineCommand('imPresenceSetOffline', { numberOfKeys: 1, lua: SET_OFFLINE });
+    redis.defineCommand('imPresenceRead', { numberOfKeys: 1, lua: READ });
+    redis.defineCommand('imPresenceSweep', { numberOfKeys: 1, lua: SWEEP });
+    defined.add(redis);
+  }
+  return redis as PresenceScripts;
+}

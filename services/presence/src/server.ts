@@ -1,0 +1,23 @@
+import { translateRedisError } from '@im-repo/cache';
+import { presenceService } from '@im-repo/proto/presence';
+import { createGrpcServer, type GrpcServer } from '@im-repo/server-kit';
+import { healthChecks, type PresenceDeps } from './deps';
+import { createPresenceHandlers } from './presence.handlers';
+
+export { openPresenceDeps } from './deps';
+export type { PresenceDeps } from './deps';
+
+/** The presence service's gRPC server, not yet listening. */
+export function createServer(deps: PresenceDeps): GrpcServer {
+  return createGrpcServer({
+    service: presenceService,
+    handlers: createPresenceHandlers(deps.domain),
+    logger: deps.logger,
+    metrics: deps.metrics,
+    healthChecks: healthChecks(deps),
+    healthIntervalMs: deps.config.server.health_interval_ms,
+    translators: [translateRedisError],
+    tls: deps.config.tls,
+    shutdownTimeoutMs: deps.config.server.shutdown_timeout_ms,
+  });
+}
