@@ -259,6 +259,13 @@ export const schema = {
       max: 600,
       doc: 'Heartbeat TTL when the request leaves it 0',
     }),
+    max_devices_per_user: int({
+      env: 'PRESENCE_MAX_DEVICES',
+      default: 100,
+      min: 1,
+      max: 10_000,
+      doc: 'Live devices one user may have; a new one beyond it is RESOURCE_EXHAUSTED',
+    }),
     sweep_interval_ms: int({
       env: 'PRESENCE_SWEEP_INTERVAL_MS',
       default: 500,

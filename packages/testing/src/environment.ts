@@ -16,28 +16,19 @@ export interface TestEnvironment {
   teardown(): Promise<void>;
 }
 
-function base(service: ServiceName): Config {
-  // DB_* / REDIS_* from the environment still apply, so CI can point tests elsewhere.
-  return loadConfig(service, { file: '' });
-}
-
-/**
- * A fresh database and Redis key prefix for one test run, so runs (and packages testing in
- * parallel) never see each other's data. Databases left by crashed runs are dropped after 6 h.
- */
-export async function createTestEnvironment(label: string): Promise<TestEnvironment> {
-  const stamp = Date.now();
-  const id = `${stamp}_${randomBytes(3).toString('hex')}`;
-  const dbName = `im_test_${label.replace(/[^a-z0-9]/gi, '').slice(0, 20)}_${id}`;
-  const redisPrefix = `test:${label}:${id}:`;
+async function connect() {
   const db = base('user').db;
-
-  const conn = await mysql.createConnection({
+  return mysql.createConnection({
     host: db.host,
     port: db.port,
     user: db.user,
     password: db.password,
   });
+}
+
+/** Creates the run's database, dropping those of crashed runs older than 6 h on the way. */
+async function createDatabase(dbName: string, stamp: number): Promise<void> {
+  const conn = await connect();
   try {
     const [rows] = await conn.query<mysql.RowDataPacket[]>(
       "SELECT schema_name AS name FROM information_schema.schemata WHERE schema_name LIKE 'im\\_test\\_%'",
@@ -54,6 +45,28 @@ export async function createTestEnvironment(label: string): Promise<TestEnvironm
   } finally {
     await conn.end();
   }
+}
+
+function base(service: ServiceName): Config {
+  // DB_* / REDIS_* from the environment still apply, so CI can point tests elsewhere.
+  return loadConfig(service, { file: '' });
+}
+
+/**
+ * A fresh database and Redis key prefix for one test run, so runs (and packages testing in
+ * parallel) never see each other's data. Databases left by crashed runs are dropped after 6 h.
+ */
+export async function createTestEnvironment(
+  label: string,
+  options: { mysql?: boolean } = {},
+): Promise<TestEnvironment> {
+  const stamp = Date.now();
+  const id = `${stamp}_${randomBytes(3).toString('hex')}`;
+  const dbName = `im_test_${label.replace(/[^a-z0-9]/gi, '').slice(0, 20)}_${id}`;
+  const redisPrefix = `test:${label}:${id}:`;
+  // Redis-only services (presence) need no database.
+  const withMysql = options.mysql ?? true;
+  if (withMysql) await createDatabase(dbName, stamp);
 
   return {
     dbName,
@@ -75,16 +88,13 @@ export async function createTestEnvironment(label: string): Promise<TestEnvironm
       });
     },
     async teardown() {
-      const conn2 = await mysql.createConnection({
-        host: db.host,
-        port: db.port,
-        user: db.user,
-        password: db.password,
-      });
-      try {
-        await conn2.query(`DROP DATABASE IF EXISTS ${mysql.escapeId(dbName)}`);
-      } finally {
-        await conn2.end();
+      if (withMysql) {
+        const conn = await connect();
+        try {
+          await conn.query(`DROP DATABASE IF EXISTS ${mysql.escapeId(dbName)}`);
+        } finally {
+          await conn.end();
+        }
       }
       await deleteRedisPrefix(redisPrefix);
     },

@@ -7,3 +7,4 @@ export { startInProcess } from './in-process';
 export type { InProcess } from './in-process';
 export { startRedisCluster } from './redis-cluster';
 export type { LocalRedisCluster } from './redis-cluster';
+export { healthCheck } from './health';

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 export interface LocalRedisCluster {
   /** host:port seeds, for REDIS_CLUSTER_NODES / config.redis.cluster_nodes. */
   nodes: string[];
+  /** Keys held by each master (to see that data really spread over the nodes). */
+  dbsizes(): Promise<number[]>;
   stop(): Promise<void>;
 }
 
@@ -96,5 +98,12 @@ export async function startRedisCluster(): Promise<LocalRedisCluster> {
     await stop();
     throw err;
   }
-  return { nodes: ports.map((p) => `127.0.0.1:${p}`), stop };
+  return {
+    nodes: ports.map((p) => `127.0.0.1:${p}`),
+    dbsizes: async () =>
+      ports.map((p) =>
+        Number(execFileSync('redis-cli', ['-p', String(p), 'dbsize'], { encoding: 'utf8' }).trim()),
+      ),
+    stop,
+  };
 }

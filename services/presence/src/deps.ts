@@ -8,9 +8,6 @@ import { PresenceDomain } from './presence.domain';
 import { PresenceRepository } from './presence.repository';
 import { StatusHub } from './status-hub';
 
-/** Live devices per user (RESOURCE_EXHAUSTED TOO_MANY_DEVICES above it). */
-export const MAX_DEVICES_PER_USER = 100;
-
 export interface PresenceDeps {
   config: Config;
   logger: Logger;
@@ -65,7 +62,7 @@ export async function openPresenceDeps({
   });
   const domain = new PresenceDomain(repo, hub, {
     defaultTtlSeconds: config.presence.default_ttl_seconds,
-    maxDevices: MAX_DEVICES_PER_USER,
+    maxDevices: config.presence.max_devices_per_user,
   });
   return {
     config,

@@ -1,24 +1,25 @@
 import { expect } from 'chai';
 import { Platform } from '@im-repo/proto/presence';
-import { createTestEnvironment, waitFor, type TestEnvironment } from '@im-repo/testing';
+import {
+  createTestEnvironment,
+  startRedisCluster,
+  waitFor,
+  type LocalRedisCluster,
+  type TestEnvironment,
+} from '@im-repo/testing';
 import { bucketOf } from '../src/presence.cache-keys';
 import { heartbeat, startPresenceService, uniqueId, watch, type PresenceService } from './harness';
-import { hasRedisServer, startRedisCluster } from './redis-cluster';
 
 describe('on Redis Cluster', function () {
   this.timeout(60_000);
   let env: TestEnvironment;
-  let cluster: Awaited<ReturnType<typeof startRedisCluster>> | undefined;
+  let cluster: LocalRedisCluster | undefined;
   let a: PresenceService;
   let b: PresenceService;
 
-  before(async function () {
-    if (!hasRedisServer()) {
-      // The rest of the suite still runs; this one needs a local redis-server binary.
-      this.skip();
-    }
-    env = await createTestEnvironment('presence-cluster');
-    cluster = await startRedisCluster(3);
+  before(async () => {
+    env = await createTestEnvironment('presence-cluster', { mysql: false });
+    cluster = await startRedisCluster();
     const overrides = { redis: { cluster_nodes: cluster.nodes } };
     [a, b] = await Promise.all([
       startPresenceService(env, overrides),
@@ -28,7 +29,7 @@ describe('on Redis Cluster', function () {
 
   after(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
-    cluster?.stop();
+    await cluster?.stop();
     await env?.teardown();
   });
 

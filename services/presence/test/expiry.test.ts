@@ -24,8 +24,8 @@ describe('TTL expiry', () => {
 
   before(async () => {
     [env, lazyEnv] = await Promise.all([
-      createTestEnvironment('presence-expiry'),
-      createTestEnvironment('presence-lazy'),
+      createTestEnvironment('presence-expiry', { mysql: false }),
+      createTestEnvironment('presence-lazy', { mysql: false }),
     ]);
     [a, b, lazy] = await Promise.all([
       startPresenceService(env),

@@ -1,4 +1,4 @@
-import { Client, credentials, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { type Config, type DeepPartial } from '@im-repo/config';
 import {
   createPresenceServiceClient,
@@ -94,32 +94,4 @@ export function watch(svc: PresenceService, userIds: string[]) {
       stream.cancel();
     },
   };
-}
-
-/**
- * grpc.health.v1.Health/Check over a real call. Its two messages are one field each, encoded by
- * hand to avoid a dependency only the tests would need.
- */
-export function healthCheck(address: string, service = ''): Promise<'SERVING' | 'NOT_SERVING'> {
-  const client = new Client(address, credentials.createInsecure());
-  const encode = (req: { service: string }) => {
-    const bytes = Buffer.from(req.service);
-    return Buffer.concat([Buffer.from([0x0a, bytes.length]), bytes]);
-  };
-  // HealthCheckResponse { ServingStatus status = 1; } with SERVING = 1.
-  const decode = (buf: Buffer) => ({ serving: buf.length >= 2 && buf[0] === 0x08 && buf[1] === 1 });
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(
-      '/grpc.health.v1.Health/Check',
-      encode,
-      decode,
-      { service },
-      { deadline: Date.now() + 2000 },
-      (err: ServiceError | null, res?: { serving: boolean }) => {
-        client.close();
-        if (err) reject(err);
-        else resolve(res!.serving ? 'SERVING' : 'NOT_SERVING');
-      },
-    );
-  });
 }

@@ -6,7 +6,6 @@ import {
   GrpcStatus,
   type TestEnvironment,
 } from '@im-repo/testing';
-import { MAX_DEVICES_PER_USER } from '../src/deps';
 import { bucketOf, devicesKey, dueKey, metaKey, userKey } from '../src/presence.cache-keys';
 import { heartbeat, startPresenceService, uniqueId, watch, type PresenceService } from './harness';
 
@@ -16,7 +15,7 @@ describe('PresenceService', () => {
   let other: PresenceService;
 
   before(async () => {
-    env = await createTestEnvironment('presence');
+    env = await createTestEnvironment('presence', { mysql: false });
     [svc, other] = await Promise.all([startPresenceService(env), startPresenceService(env)]);
   });
 
@@ -88,7 +87,9 @@ describe('PresenceService', () => {
       w.cancel();
     });
 
-    it(`limits a user to ${MAX_DEVICES_PER_USER} online devices (RESOURCE_EXHAUSTED TOO_MANY_DEVICES)`, async () => {
+    it('limits a user to presence.max_devices_per_user online devices (RESOURCE_EXHAUSTED TOO_MANY_DEVICES)', async () => {
+      const MAX_DEVICES_PER_USER = svc.ctx.config.presence.max_devices_per_user;
+      expect(MAX_DEVICES_PER_USER).to.equal(100);
       const userId = uniqueId();
       await Promise.all(
         Array.from({ length: MAX_DEVICES_PER_USER }, (_, i) => heartbeat(svc, userId, `d${i}`)),

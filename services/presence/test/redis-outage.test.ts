@@ -5,17 +5,11 @@ import {
   decodeGrpcError,
   expectGrpcError,
   GrpcStatus,
+  healthCheck,
   waitFor,
   type TestEnvironment,
 } from '@im-repo/testing';
-import {
-  healthCheck,
-  heartbeat,
-  startPresenceService,
-  uniqueId,
-  watch,
-  type PresenceService,
-} from './harness';
+import { heartbeat, startPresenceService, uniqueId, watch, type PresenceService } from './harness';
 import { closedPort, RedisProxy } from './redis-proxy';
 
 const SERVICE = 'im.presence.v1.PresenceService';
@@ -26,7 +20,7 @@ describe('Redis down', () => {
   let env: TestEnvironment;
 
   before(async () => {
-    env = await createTestEnvironment('presence-outage');
+    env = await createTestEnvironment('presence-outage', { mysql: false });
   });
 
   after(async () => {

@@ -17,7 +17,7 @@ describe('WatchStatus', () => {
   let b: PresenceService;
 
   before(async () => {
-    env = await createTestEnvironment('presence-watch');
+    env = await createTestEnvironment('presence-watch', { mysql: false });
     [a, b] = await Promise.all([startPresenceService(env), startPresenceService(env)]);
   });
 
