@@ -251,6 +251,15 @@ export const schema = {
       doc: 'How often undelivered conversation records are retried',
     }),
   },
+  conversation: {
+    list_cursor_ttl_seconds: int({
+      env: 'CONVERSATION_LIST_CURSOR_TTL_SECONDS',
+      default: 300,
+      min: 10,
+      max: 86_400,
+      doc: 'How long a ListConversations walk keeps its snapshot after its last page',
+    }),
+  },
   presence: {
     default_ttl_seconds: int({
       env: 'PRESENCE_DEFAULT_TTL_SECONDS',

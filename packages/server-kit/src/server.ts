@@ -6,7 +6,7 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { Code, codeName, InvalidArgumentError } from '@im-repo/errors';
+import { Code, codeName } from '@im-repo/errors';
 import type { ServiceInfo } from '@im-repo/proto';
 import { REQUEST_ID_HEADER, runInContext, type CallContext } from './context';
 import { mapError, translatePeerError, type ErrorTranslator } from './error-mapping';
@@ -14,6 +14,7 @@ import { HealthMonitor, type HealthCheck } from './health';
 import type { Logger } from './logger';
 import { createMetrics, type GrpcMetrics } from './metrics';
 import { addReflection } from './reflection';
+import { checkDecoded, tolerantDefinition } from './request-decoding';
 import { serverCredentials, type TlsConfig } from './tls';
 
 type RequestOf<M> = M extends { requestDeserialize: (value: Buffer) => infer Req } ? Req : never;
@@ -63,29 +64,6 @@ export interface GrpcServer {
   shutdown(): Promise<void>;
 }
 
-// A request that fails to decode (malformed bytes, an int64 beyond 2^53) reaches the handler
-// wrapper marked, so the caller gets INVALID_ARGUMENT instead of grpc-js's INTERNAL.
-const DECODE_FAILED = Symbol('decode failed');
-
-function tolerantDeserialize(decode: (buf: Buffer) => unknown) {
-  return (buf: Buffer) => {
-    try {
-      return decode(buf);
-    } catch (err) {
-      return { [DECODE_FAILED]: err };
-    }
-  };
-}
-
-function checkDecoded(request: unknown): void {
-  if (typeof request === 'object' && request !== null && DECODE_FAILED in request) {
-    throw new InvalidArgumentError(
-      'request',
-      'the request could not be decoded (malformed, or a number beyond 2^53)',
-    );
-  }
-}
-
 /**
  * The one gRPC server bootstrap: wraps every handler with request ids, logging, metrics and
  * error mapping; adds health and reflection. Returns a server that is not listening yet, so
@@ -100,17 +78,9 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
   const health = new HealthMonitor(service.name, options.healthChecks ?? {}, logger);
 
   const implementation: UntypedServiceImplementation = {};
-  const definition: Record<string, unknown> = {};
+  const definition = tolerantDefinition(service as ServiceInfo);
   for (const [name, def] of Object.entries(service.definition)) {
-    const method = def as {
-      path: string;
-      responseStream: boolean;
-      requestDeserialize: (buf: Buffer) => unknown;
-    };
-    definition[name] = {
-      ...method,
-      requestDeserialize: tolerantDeserialize(method.requestDeserialize),
-    };
+    const method = def as { path: string; responseStream: boolean };
     const handler = (options.handlers as Record<string, unknown>)[name];
     if (typeof handler !== 'function') throw new Error(`no handler for ${method.path}`);
     const rpc = method.path.slice(method.path.lastIndexOf('/') + 1);

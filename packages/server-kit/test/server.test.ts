@@ -186,6 +186,54 @@ describe('server-kit', () => {
     client.close();
   });
 
+  it('names an int64 beyond 2^53 by its field path, nested and repeated included', async () => {
+    const { conversationService, RecordMessagesRequest } =
+      await import('@im-repo/proto/conversation');
+    const Long = (await import('long')).default;
+    const stand = createStandInServer(conversationService, {});
+    const port = await stand.listen(0, '127.0.0.1');
+    const raw = createUserServiceClient(`127.0.0.1:${port}`).raw;
+    const call = (path: string, body: Uint8Array) =>
+      new Promise<unknown>((resolve) =>
+        raw.makeUnaryRequest(
+          path,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from(body),
+          (e) => resolve(e),
+        ),
+      );
+    try {
+      // ts-proto cannot encode such numbers either: write the wire format with protobufjs' Long.
+      const { Writer } = (await import('protobufjs')).default;
+      const writer = Writer.create();
+      writer.uint32(24).int64(Long.fromString('1152921504606846976')); // read_seq = 2^60
+      const markRead = decodeGrpcError(
+        await call('/im.conversation.v1.ConversationService/MarkRead', writer.finish()),
+      );
+      expect(markRead.code).to.equal(GrpcStatus.INVALID_ARGUMENT);
+      expect(markRead.metadata.field).to.equal('read_seq');
+
+      const ok = RecordMessagesRequest.encode({
+        records: [
+          { conversationId: 'sg_g', conversationType: 2, senderId: 'a', recipientId: 'g', seq: 1 },
+        ],
+      }).finish();
+      const record = Writer.create();
+      record.uint32(40).int64(Long.fromString('-1152921504606846976')); // seq = -2^60
+      const bad = Writer.create();
+      bad.uint32(10).bytes(record.finish());
+      const body = Buffer.concat([Buffer.from(ok), Buffer.from(bad.finish())]);
+      const nested = decodeGrpcError(
+        await call('/im.conversation.v1.ConversationService/RecordMessages', body),
+      );
+      expect(nested.metadata.field).to.equal('records[1].seq');
+    } finally {
+      raw.close();
+      await stand.shutdown();
+    }
+  });
+
   it('exposes grpc_server_* series with go-grpc-prometheus labels after calls', async () => {
     const client = createUserServiceClient(address);
     await client.getUser({ userId: 'u1' });

@@ -1,0 +1,279 @@
+import { NotFoundError } from '@im-repo/errors';
+import {
+  comesAfter,
+  isVisible,
+  lastActivity,
+  positionOf,
+  totalUnread,
+  unreadCount,
+} from './conversation-list';
+import type {
+  ActivityUpsert,
+  ConversationRepository,
+  UserRowUpsert,
+} from './conversation.repository';
+import type {
+  AddParticipantsInput,
+  ConversationHead,
+  ConversationView,
+  ListPage,
+  ListPageToken,
+  MessageRecordInput,
+  UserConversationRecord,
+} from './conversation.types';
+import type { ListCursorStore } from './list-cursor.store';
+import type { MessagePeer } from './message.peer';
+
+const conversationNotFound = (userId: string, conversationId: string) =>
+  new NotFoundError(
+    'CONVERSATION_NOT_FOUND',
+    `user ${userId} has no conversation ${conversationId}`,
+    {
+      user_id: userId,
+      conversation_id: conversationId,
+    },
+  );
+
+function toView(r: UserConversationRecord, head: ConversationHead): ConversationView {
+  return {
+    conversationId: r.conversationId,
+    kind: r.kind,
+    peerId: r.peerId,
+    maxSeq: head.maxSeq,
+    readSeq: r.readSeq,
+    unreadCount: unreadCount(head.maxSeq, r.readSeq),
+    pinned: r.pinned,
+    muted: r.muted,
+    ...(head.lastMessage ? { lastMessage: head.lastMessage } : {}),
+    updatedAt: lastActivity(r),
+  };
+}
+
+interface PageCut {
+  page: UserConversationRecord[];
+  next: ListPageToken | undefined | Promise<ListPageToken | undefined>;
+}
+
+/**
+ * Conversation lists, read positions and unread counts. max_seq and last messages always come
+ * from the message service (one batched call per list page); this service stores only each
+ * user's read position and flags, and one activity row per conversation for the list's order.
+ */
+export class ConversationDomain {
+  constructor(
+    private readonly repo: ConversationRepository,
+    private readonly messages: MessagePeer,
+    private readonly cursors: ListCursorStore,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async listConversations(
+    userId: string,
+    pageSize: number,
+    token: ListPageToken | undefined,
+  ): Promise<ListPage> {
+    const rows = await this.repo.listForUser(userId);
+    const visible = rows.filter(isVisible);
+    const cut = token
+      ? await this.laterPage(userId, visible, pageSize, token)
+      : this.firstPage(userId, visible, pageSize);
+    const pageIds = cut.page.map((r) => r.conversationId);
+    const onPage = new Set(pageIds);
+    const others = rows
+      .filter((r) => !r.muted && !onPage.has(r.conversationId))
+      .map((r) => r.conversationId);
+    // The snapshot of a first page is stored while the message service answers.
+    const [{ heads, maxSeqs }, next] = await Promise.all([
+      this.messages.heads(pageIds, others),
+      cut.next,
+    ]);
+    const maxSeqOf = (id: string) => heads.get(id)?.maxSeq ?? maxSeqs.get(id) ?? 0;
+    return {
+      conversations: cut.page.map((r) => toView(r, heads.get(r.conversationId) ?? { maxSeq: 0 })),
+      ...(next ? { next } : {}),
+      totalUnread: totalUnread(rows, maxSeqOf),
+    };
+  }
+
+  /** The same figure as ListConversations' total_unread, by the same rule. */
+  async getTotalUnread(userId: string): Promise<number> {
+    const rows = await this.repo.listForUser(userId);
+    const { maxSeqs } = await this.messages.heads(
+      [],
+      rows.filter((r) => !r.muted).map((r) => r.conversationId),
+    );
+    return totalUnread(rows, (id) => maxSeqs.get(id) ?? 0);
+  }
+
+  async getConversation(userId: string, conversationId: string): Promise<ConversationView> {
+    const row = await this.existing(userId, conversationId);
+    return toView(row, await this.messages.head(conversationId));
+  }
+
+  /** Moves read_seq forward only, clamped to max_seq; 0 reads everything. */
+  async markRead(
+    userId: string,
+    conversationId: string,
+    readSeq: number,
+  ): Promise<ConversationView> {
+    let row = await this.existing(userId, conversationId);
+    const head = await this.messages.head(conversationId);
+    const target = readSeq === 0 ? head.maxSeq : Math.min(readSeq, head.maxSeq);
+    if (target > row.readSeq) {
+      await this.repo.raiseReadSeq(userId, conversationId, target, this.now());
+      // Re-read: a concurrent MarkRead may have moved it further than target.
+      row = (await this.repo.find(userId, conversationId)) ?? row;
+    }
+    return toView(row, head);
+  }
+
+  async setPinned(userId: string, conversationId: string, pinned: boolean) {
+    return this.setFlag(userId, conversationId, 'pinned', pinned);
+  }
+
+  async setMuted(userId: string, conversationId: string, muted: boolean) {
+    return this.setFlag(userId, conversationId, 'muted', muted);
+  }
+
+  /**
+   * Hidden until a message above the current max_seq is recorded; marked read up to it so it
+   * adds nothing to total_unread meanwhile.
+   */
+  async hideConversation(userId: string, conversationId: string): Promise<void> {
+    const row = await this.existing(userId, conversationId);
+    // Our recorded activity never runs ahead of the message service, but if it did, hiding
+    // below it would leave the conversation visible.
+    const maxSeq = Math.max(await this.messages.maxSeq(conversationId), row.activityMaxSeq);
+    await this.repo.hide(userId, conversationId, maxSeq, this.now());
+  }
+
+  /**
+   * Idempotent and order-independent: activity and read_seq only move forward, rows are only
+   * created, and hidden-ness is derived from the activity, so replaying an older batch changes
+   * nothing. Group sends touch the activity row and the sender's row only.
+   */
+  async recordMessages(records: MessageRecordInput[]): Promise<void> {
+    if (records.length === 0) return;
+    const activity = new Map<string, ActivityUpsert>();
+    const rows = new Map<string, UserRowUpsert>();
+    const addRow = (row: UserRowUpsert) => {
+      const key = `${row.userId} ${row.conversationId}`;
+      const seen = rows.get(key);
+      if (!seen || row.readSeq > seen.readSeq) rows.set(key, row);
+    };
+    for (const r of records) {
+      const seen = activity.get(r.conversationId);
+      if (!seen || r.seq > seen.maxSeq) {
+        activity.set(r.conversationId, {
+          conversationId: r.conversationId,
+          maxSeq: r.seq,
+          lastSentAt: r.sentAt,
+        });
+      }
+      const base = { conversationId: r.conversationId, kind: r.kind };
+      // Own messages are never unread: the sender has read up to its own message.
+      addRow({ ...base, userId: r.senderId, peerId: r.recipientId, readSeq: r.seq });
+      if (r.kind === 'single' && r.recipientId !== r.senderId) {
+        addRow({ ...base, userId: r.recipientId, peerId: r.senderId, readSeq: 0 });
+      }
+    }
+    await this.repo.recordActivity([...activity.values()], [...rows.values()], this.now());
+  }
+
+  /** New rows start fully read (at the message service's current max_seq); existing ones stay. */
+  async addParticipants(input: AddParticipantsInput): Promise<void> {
+    if (input.userIds.length === 0) return;
+    const maxSeq = await this.messages.maxSeq(input.conversationId);
+    await this.repo.insertMissing(
+      input.userIds.map((userId) => ({
+        userId,
+        conversationId: input.conversationId,
+        kind: input.kind,
+        peerId: input.peerOf(userId),
+        readSeq: maxSeq,
+      })),
+      this.now(),
+    );
+  }
+
+  private async setFlag(
+    userId: string,
+    conversationId: string,
+    flag: 'pinned' | 'muted',
+    value: boolean,
+  ): Promise<ConversationView> {
+    const row = await this.existing(userId, conversationId);
+    // Ask first: if the message service is down the call fails without having changed anything.
+    const head = await this.messages.head(conversationId);
+    await this.repo.setFlag(userId, conversationId, flag, value, this.now());
+    return toView({ ...row, [flag]: value }, head);
+  }
+
+  private async existing(userId: string, conversationId: string) {
+    const row = await this.repo.find(userId, conversationId);
+    if (!row) throw conversationNotFound(userId, conversationId);
+    return row;
+  }
+
+  /**
+   * Snapshots the order of everything after the first page, so the walk returns each
+   * conversation visible now exactly once however the list reorders meanwhile.
+   */
+  private firstPage(userId: string, visible: UserConversationRecord[], size: number): PageCut {
+    const page = visible.slice(0, size);
+    if (visible.length <= size) return { page, next: undefined };
+    const rest = visible.slice(size).map((r) => r.conversationId);
+    const after = positionOf(page[page.length - 1]!);
+    const next = this.cursors
+      .save(userId, rest)
+      .then((cursorId) => ({ cursorId: cursorId ?? '', offset: 0, after }));
+    return { page, next };
+  }
+
+  private async laterPage(
+    userId: string,
+    visible: UserConversationRecord[],
+    size: number,
+    token: ListPageToken,
+  ): Promise<PageCut> {
+    const ids = token.cursorId
+      ? await this.cursors.read(userId, token.cursorId, token.offset)
+      : undefined;
+    if (!ids) return keysetPage(visible, size, token);
+    // Snapshot order, current data; conversations hidden since are skipped.
+    const byId = new Map(visible.map((r) => [r.conversationId, r]));
+    const page: UserConversationRecord[] = [];
+    let used = 0;
+    for (; used < ids.length && page.length < size; used++) {
+      const row = byId.get(ids[used]!);
+      if (row) page.push(row);
+    }
+    if (page.length === 0 || !ids.slice(used).some((id) => byId.has(id))) {
+      return { page, next: undefined };
+    }
+    return {
+      page,
+      next: {
+        cursorId: token.cursorId,
+        offset: token.offset + used,
+        after: positionOf(page[page.length - 1]!),
+      },
+    };
+  }
+}
+
+/**
+ * Without a snapshot (expired, Redis flushed or down): resume after the last position in the
+ * current order. Weaker: a conversation that moves from below to above the position meanwhile
+ * is skipped, one that moves the other way is seen twice.
+ */
+function keysetPage(
+  visible: UserConversationRecord[],
+  size: number,
+  token: ListPageToken,
+): PageCut {
+  const rest = visible.filter((r) => comesAfter(r, token.after));
+  const page = rest.slice(0, size);
+  if (rest.length <= size) return { page, next: undefined };
+  return { page, next: { cursorId: '', offset: 0, after: positionOf(page[page.length - 1]!) } };
+}

@@ -1,0 +1,246 @@
+import { execute, select, withTransaction, type Sequelize, type Transaction } from '@im-repo/db';
+import type { ConversationKind, UserConversationRecord } from './conversation.types';
+
+interface Row {
+  user_id: string;
+  conversation_id: string;
+  conversation_type: number;
+  peer_id: string;
+  read_seq: number;
+  pinned: number;
+  muted: number;
+  hidden_seq: number;
+  created_at: Date;
+  activity_max_seq: number | null;
+  last_sent_at: Date | null;
+}
+
+/** A conversation's activity as one batch of records moves it (highest seq of the batch). */
+export interface ActivityUpsert {
+  conversationId: string;
+  maxSeq: number;
+  lastSentAt: Date;
+}
+
+/** A user row a record creates if missing; readSeq only ever raises an existing one. */
+export interface UserRowUpsert {
+  userId: string;
+  conversationId: string;
+  kind: ConversationKind;
+  peerId: string;
+  readSeq: number;
+}
+
+export interface NewUserRow {
+  userId: string;
+  conversationId: string;
+  kind: ConversationKind;
+  peerId: string;
+  readSeq: number;
+}
+
+const KIND_CODE: Record<ConversationKind, number> = { single: 1, group: 2 };
+const kindOf = (code: number): ConversationKind => (code === 2 ? 'group' : 'single');
+
+// Rows per multi-row statement: keeps a statement well under max_allowed_packet.
+const ROWS_PER_STATEMENT = 1000;
+
+const SELECT_JOINED = `
+  SELECT uc.user_id, uc.conversation_id, uc.conversation_type, uc.peer_id, uc.read_seq,
+         uc.pinned, uc.muted, uc.hidden_seq, uc.created_at,
+         a.max_seq AS activity_max_seq, a.last_sent_at
+  FROM user_conversations uc
+  LEFT JOIN conversation_activity a ON a.conversation_id = uc.conversation_id`;
+
+function toRecord(row: Row): UserConversationRecord {
+  return {
+    userId: row.user_id,
+    conversationId: row.conversation_id,
+    kind: kindOf(row.conversation_type),
+    peerId: row.peer_id,
+    readSeq: Number(row.read_seq),
+    pinned: Boolean(row.pinned),
+    muted: Boolean(row.muted),
+    hiddenSeq: Number(row.hidden_seq),
+    createdAt: row.created_at,
+    activityMaxSeq: row.activity_max_seq === null ? 0 : Number(row.activity_max_seq),
+    lastSentAt: row.last_sent_at,
+  };
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** user_conversations and conversation_activity. Plain records out; knows nothing of gRPC. */
+export class ConversationRepository {
+  constructor(private readonly db: Sequelize) {}
+
+  /**
+   * Every row of one user (hidden ones too: they still count towards totals), in list order:
+   * pinned first, then last activity newest first, then conversation id.
+   */
+  async listForUser(userId: string): Promise<UserConversationRecord[]> {
+    const rows = await select<Row>(
+      this.db,
+      `${SELECT_JOINED}
+       WHERE uc.user_id = ?
+       ORDER BY uc.pinned DESC, COALESCE(a.last_sent_at, uc.created_at) DESC, uc.conversation_id`,
+      [userId],
+    );
+    return rows.map(toRecord);
+  }
+
+  async find(userId: string, conversationId: string): Promise<UserConversationRecord | null> {
+    const [row] = await select<Row>(
+      this.db,
+      `${SELECT_JOINED} WHERE uc.user_id = ? AND uc.conversation_id = ?`,
+      [userId, conversationId],
+    );
+    return row ? toRecord(row) : null;
+  }
+
+  /** Raises read_seq to readSeq (never lowers it: concurrent calls end at the highest). */
+  async raiseReadSeq(
+    userId: string,
+    conversationId: string,
+    readSeq: number,
+    now: Date,
+  ): Promise<void> {
+    await execute(
+      this.db,
+      `UPDATE user_conversations SET read_seq = ?, updated_at = ?
+       WHERE user_id = ? AND conversation_id = ? AND read_seq < ?`,
+      [readSeq, now, userId, conversationId, readSeq],
+    );
+  }
+
+  async setFlag(
+    userId: string,
+    conversationId: string,
+    flag: 'pinned' | 'muted',
+    value: boolean,
+    now: Date,
+  ): Promise<void> {
+    const v = value ? 1 : 0;
+    await execute(
+      this.db,
+      `UPDATE user_conversations SET ${flag} = ?, updated_at = ?
+       WHERE user_id = ? AND conversation_id = ? AND ${flag} <> ?`,
+      [v, now, userId, conversationId, v],
+    );
+  }
+
+  /**
+   * Hides up to maxSeq and marks read up to it. Both only rise, so a slower concurrent hide
+   * that saw an older max_seq cannot un-hide what a newer one hid.
+   */
+  async hide(userId: string, conversationId: string, maxSeq: number, now: Date): Promise<void> {
+    await execute(
+      this.db,
+      `UPDATE user_conversations
+       SET hidden_seq = GREATEST(hidden_seq, ?), read_seq = GREATEST(read_seq, ?), updated_at = ?
+       WHERE user_id = ? AND conversation_id = ?`,
+      [maxSeq, maxSeq, now, userId, conversationId],
+    );
+  }
+
+  /**
+   * Applies one RecordMessages batch in one transaction: activity rows move forward, user rows
+   * are created if missing and their read_seq only rises. Rows are written in key order so
+   * concurrent batches lock in the same order.
+   */
+  async recordActivity(
+    activity: ActivityUpsert[],
+    userRows: UserRowUpsert[],
+    now: Date,
+  ): Promise<void> {
+    const sortedActivity = [...activity].sort((a, b) => cmp(a.conversationId, b.conversationId));
+    const sortedRows = [...userRows].sort(
+      (a, b) => cmp(a.userId, b.userId) || cmp(a.conversationId, b.conversationId),
+    );
+    await withTransaction(
+      this.db,
+      async (t) => {
+        for (const part of chunks(sortedActivity, ROWS_PER_STATEMENT)) {
+          await this.upsertActivity(part, now, t);
+        }
+        for (const part of chunks(sortedRows, ROWS_PER_STATEMENT)) {
+          await this.upsertUserRows(part, now, t);
+        }
+      },
+      { retries: 5 },
+    );
+  }
+
+  /** Creates the rows that are missing; existing rows are left exactly as they are. */
+  async insertMissing(rows: NewUserRow[], now: Date): Promise<void> {
+    const sorted = [...rows].sort(
+      (a, b) => cmp(a.userId, b.userId) || cmp(a.conversationId, b.conversationId),
+    );
+    for (const part of chunks(sorted, ROWS_PER_STATEMENT)) {
+      // A no-op update rather than INSERT IGNORE, which would also swallow other errors.
+      await execute(
+        this.db,
+        `INSERT INTO user_conversations
+           (user_id, conversation_id, conversation_type, peer_id, read_seq, created_at, updated_at)
+         VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}
+         ON DUPLICATE KEY UPDATE user_id = user_id`,
+        part.flatMap((r) => [
+          r.userId,
+          r.conversationId,
+          KIND_CODE[r.kind],
+          r.peerId,
+          r.readSeq,
+          now,
+          now,
+        ]),
+      );
+    }
+  }
+
+  // last_sent_at and updated_at are assigned before max_seq, so they compare with the old
+  // max_seq whether MySQL assigns left to right or (SIMULTANEOUS_ASSIGNMENT) all at once.
+  private async upsertActivity(part: ActivityUpsert[], now: Date, t: Transaction) {
+    await execute(
+      this.db,
+      `INSERT INTO conversation_activity (conversation_id, max_seq, last_sent_at, updated_at)
+       VALUES ${part.map(() => '(?, ?, ?, ?)').join(', ')}
+       ON DUPLICATE KEY UPDATE
+         last_sent_at = IF(VALUES(max_seq) > max_seq, VALUES(last_sent_at), last_sent_at),
+         updated_at = IF(VALUES(max_seq) > max_seq, VALUES(updated_at), updated_at),
+         max_seq = GREATEST(max_seq, VALUES(max_seq))`,
+      part.flatMap((a) => [a.conversationId, a.maxSeq, a.lastSentAt, now]),
+      t,
+    );
+  }
+
+  private async upsertUserRows(part: UserRowUpsert[], now: Date, t: Transaction) {
+    await execute(
+      this.db,
+      `INSERT INTO user_conversations
+         (user_id, conversation_id, conversation_type, peer_id, read_seq, created_at, updated_at)
+       VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}
+       ON DUPLICATE KEY UPDATE
+         updated_at = IF(VALUES(read_seq) > read_seq, VALUES(updated_at), updated_at),
+         read_seq = GREATEST(read_seq, VALUES(read_seq))`,
+      part.flatMap((r) => [
+        r.userId,
+        r.conversationId,
+        KIND_CODE[r.kind],
+        r.peerId,
+        r.readSeq,
+        now,
+        now,
+      ]),
+      t,
+    );
+  }
+}
+
+/** Byte order, like the ascii_bin columns. */
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,75 @@
+import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
+import type { Config } from '@im-repo/config';
+import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
+import {
+  createMessageServiceClient,
+  type MessageServicePromiseClient,
+} from '@im-repo/proto/message';
+import {
+  peerClientOptions,
+  type GrpcMetrics,
+  type Logger,
+  type ServeContext,
+} from '@im-repo/server-kit';
+import { ConversationDomain } from './conversation.domain';
+import { ConversationRepository } from './conversation.repository';
+import { ListCursorStore } from './list-cursor.store';
+import { MessagePeer } from './message.peer';
+import { migrations } from './migrations';
+
+export interface ConversationDeps {
+  config: Config;
+  logger: Logger;
+  metrics: GrpcMetrics;
+  sequelize: Sequelize;
+  redis: RedisClient;
+  messageClient: MessageServicePromiseClient;
+  domain: ConversationDomain;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens MySQL (migrated), Redis and the message service client, and wires the domain:
+ * everything main and tests share.
+ */
+export async function openConversationDeps({
+  config,
+  logger,
+  metrics,
+}: ServeContext): Promise<ConversationDeps> {
+  const sequelize = await openDatabase(config.db, 'conversation', { migrations });
+  const redis = createRedis(config.redis);
+  redis.on('error', () => undefined); // failures surface per command and in health
+  await waitForRedis(redis, 2000);
+  const messageClient = createMessageServiceClient(config.peers.message, peerClientOptions(config));
+  const cursors = new ListCursorStore(redis, {
+    ttlSeconds: config.conversation.list_cursor_ttl_seconds,
+    registry: metrics.registry,
+    onError: (err, op) =>
+      logger.warn('redis failed, list paged by keyset', { op, error: (err as Error).message }),
+  });
+  const domain = new ConversationDomain(
+    new ConversationRepository(sequelize),
+    new MessagePeer(messageClient),
+    cursors,
+  );
+  return {
+    config,
+    logger,
+    metrics,
+    sequelize,
+    redis,
+    messageClient,
+    domain,
+    async close() {
+      messageClient.close();
+      redis.disconnect();
+      await sequelize.close();
+    },
+  };
+}
+
+export const healthChecks = (deps: Pick<ConversationDeps, 'sequelize' | 'redis'>) => ({
+  mysql: () => pingDatabase(deps.sequelize),
+  redis: () => pingRedis(deps.redis),
+});

@@ -1,0 +1,6 @@
+import type { Migration } from '@im-repo/db';
+import { createUserConversations } from './0001-create-user-conversations';
+import { createConversationActivity } from './0002-create-conversation-activity';
+
+/** Every migration of the conversation service, in order. */
+export const migrations: Migration[] = [createUserConversations, createConversationActivity];

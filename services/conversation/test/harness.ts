@@ -1,0 +1,69 @@
+import { createServer as createNetServer } from 'node:net';
+import { type Config, type DeepPartial } from '@im-repo/config';
+import {
+  createConversationServiceClient,
+  type ConversationServicePromiseClient,
+} from '@im-repo/proto/conversation';
+import { createServeContext } from '@im-repo/server-kit';
+import { createTestEnvironment, startInProcess, type TestEnvironment } from '@im-repo/testing';
+import { createServer, openConversationDeps } from '../src/server';
+import { MessageStandIn } from './message-stand-in';
+
+export async function startConversationService(
+  env: TestEnvironment,
+  messageAddress: string,
+  overrides: DeepPartial<Config> = {},
+) {
+  const config = env.config('conversation', {
+    ...overrides,
+    peers: { message: messageAddress, timeout_ms: 2000, ...overrides.peers },
+  });
+  const ctx = createServeContext(config);
+  const running = await startInProcess(() => openConversationDeps(ctx), createServer);
+  const client: ConversationServicePromiseClient = createConversationServiceClient(running.address);
+  return {
+    ...running,
+    ctx,
+    client,
+    async stop() {
+      client.close();
+      await running.stop();
+    },
+  };
+}
+
+export type ConversationService = Awaited<ReturnType<typeof startConversationService>>;
+
+/** A fresh database and Redis prefix, the message service stand-in, and the service under test. */
+export async function startStack(label: string) {
+  const env = await createTestEnvironment(label);
+  const messages = await MessageStandIn.start();
+  const svc = await startConversationService(env, messages.address);
+  return {
+    env,
+    messages,
+    svc,
+    client: svc.client,
+    async teardown() {
+      await svc.stop();
+      await messages.stop();
+      await env.teardown();
+    },
+  };
+}
+
+export type Stack = Awaited<ReturnType<typeof startStack>>;
+
+let counter = 0;
+/** An id unique within the run (ids are [A-Za-z0-9-]). */
+export const uid = (prefix = 'u') =>
+  `${prefix}-${Date.now().toString(36)}${(counter++).toString(36)}`;
+
+/** A port nothing listens on. */
+export async function closedPort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
