@@ -1,0 +1,101 @@
+import { createServer as createNetServer } from 'node:net';
+import { SERVICES, type Config, type DeepPartial, type ServiceName } from '@im-repo/config';
+import { openConversationDeps, createServer as createConversationServer } from '@im-repo/conversation-service';
+import { openGroupDeps, createServer as createGroupServer } from '@im-repo/group-service';
+import { openMessageDeps, createServer as createMessageServer } from '@im-repo/message-service';
+import { openPresenceDeps, createServer as createPresenceServer } from '@im-repo/presence-service';
+import { createConversationServiceClient } from '@im-repo/proto/conversation';
+import { createGroupServiceClient } from '@im-repo/proto/group';
+import { createMessageServiceClient } from '@im-repo/proto/message';
+import { createPresenceServiceClient } from '@im-repo/proto/presence';
+import { createUserServiceClient } from '@im-repo/proto/user';
+import { createServeContext, type GrpcServer, type ServeContext } from '@im-repo/server-kit';
+import type { TestEnvironment } from '@im-repo/testing';
+import { openUserDeps, createServer as createUserServer } from '@im-repo/user-service';
+
+interface Closable {
+  close(): Promise<void>;
+}
+
+// How main.ts builds each service; e2e does the same, in one process, on fixed free ports.
+const BUILDERS: Record<ServiceName, { open(ctx: ServeContext): Promise<Closable>; create(deps: never): GrpcServer }> = {
+  user: { open: openUserDeps, create: createUserServer },
+  group: { open: openGroupDeps, create: createGroupServer },
+  message: { open: openMessageDeps, create: createMessageServer },
+  conversation: { open: openConversationDeps, create: createConversationServer },
+  presence: { open: openPresenceDeps, create: createPresenceServer },
+};
+
+async function freePort(): Promise<number> {
+  const probe = createNetServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const { port } = probe.address() as { port: number };
+  await new Promise<void>((r) => probe.close(() => r()));
+  return port;
+}
+
+export type Overrides = Partial<Record<ServiceName, DeepPartial<Config>>>;
+
+/** All five services wired to each other through config.peers, as in production. */
+export class Stack {
+  private running = new Map<ServiceName, { deps: Closable; server: GrpcServer }>();
+  private ports = {} as Record<ServiceName, number>;
+  readonly clients;
+
+  private constructor(
+    private readonly env: TestEnvironment,
+    private readonly overrides: Overrides,
+  ) {
+    this.clients = undefined as unknown as ReturnType<Stack['makeClients']>;
+  }
+
+  static async start(env: TestEnvironment, overrides: Overrides = {}): Promise<Stack> {
+    const stack = new Stack(env, overrides);
+    for (const s of SERVICES) stack.ports[s] = await freePort();
+    // Start in dependency order so start-up calls (if any) find their peers.
+    for (const s of ['user', 'conversation', 'message', 'group', 'presence'] as ServiceName[]) await stack.startService(s);
+    (stack as { clients: unknown }).clients = stack.makeClients();
+    return stack;
+  }
+
+  address(s: ServiceName): string {
+    return `127.0.0.1:${this.ports[s]}`;
+  }
+
+  config(s: ServiceName): Config {
+    const peers = Object.fromEntries(SERVICES.map((p) => [p, this.address(p)]));
+    return this.env.config(s, { ...this.overrides[s], server: { port: this.ports[s] }, peers });
+  }
+
+  async startService(s: ServiceName): Promise<void> {
+    const builder = BUILDERS[s];
+    const deps = await builder.open(createServeContext(this.config(s)));
+    const server = builder.create(deps as never);
+    await server.listen(this.ports[s], '127.0.0.1');
+    this.running.set(s, { deps, server });
+  }
+
+  async stopService(s: ServiceName): Promise<void> {
+    const r = this.running.get(s);
+    if (!r) return;
+    this.running.delete(s);
+    await r.server.shutdown();
+    await r.deps.close();
+  }
+
+  private makeClients() {
+    const opts = { timeoutMs: 10_000 };
+    return {
+      user: createUserServiceClient(this.address('user'), opts),
+      group: createGroupServiceClient(this.address('group'), opts),
+      message: createMessageServiceClient(this.address('message'), opts),
+      conversation: createConversationServiceClient(this.address('conversation'), opts),
+      presence: createPresenceServiceClient(this.address('presence'), opts),
+    };
+  }
+
+  async stop(): Promise<void> {
+    for (const c of Object.values(this.clients ?? {})) c.close();
+    for (const s of [...this.running.keys()].reverse()) await this.stopService(s);
+  }
+}
