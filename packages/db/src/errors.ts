@@ -29,8 +29,12 @@ export function isUniqueViolation(err: unknown): boolean {
 
 /** Which unique key a duplicate hit (MySQL names it in the message: "for key 'users.username'"). */
 export function violatedKey(err: unknown): string | undefined {
-  const e = err as { parent?: { sqlMessage?: string }; original?: { sqlMessage?: string } };
-  const message = e?.parent?.sqlMessage ?? e?.original?.sqlMessage ?? '';
+  const e = err as {
+    parent?: { sqlMessage?: string };
+    original?: { sqlMessage?: string };
+    sqlMessage?: string;
+  };
+  const message = e?.parent?.sqlMessage ?? e?.original?.sqlMessage ?? e?.sqlMessage ?? '';
   const match = /for key '(?:[^'.]+\.)?([^']+)'/.exec(message);
   return match?.[1];
 }

@@ -12,7 +12,7 @@ export { openDatabase } from './open';
 export type { OpenDatabaseOptions } from './open';
 export { createMigrator, migrateDown, migrateUp, migrationStatus } from './migrations';
 export type { Migration, MigrationContext, MigrationStatus } from './migrations';
-export { execute, select, sqlTime } from './sql';
+export { execute, select, sqlTime, statementCount } from './sql';
 export type { Params, WriteResult } from './sql';
 export { withTransaction } from './transaction';
 export type { IsolationLevel, TransactionOptions } from './transaction';

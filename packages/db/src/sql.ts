@@ -1,4 +1,4 @@
-import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
+import type { Sequelize, Transaction } from 'sequelize';
 
 /** What MySQL reports for a write. */
 export interface WriteResult {
@@ -8,7 +8,7 @@ export interface WriteResult {
 
 export type Params = unknown[] | Record<string, unknown>;
 
-/** DATETIME(3) text in UTC; Sequelize's own Date escaping drops the milliseconds. */
+/** DATETIME(3) text in UTC (mysql2 would format Dates in the connection's zone). */
 export function sqlTime(date: Date): string {
   return date.toISOString().slice(0, 23).replace('T', ' ');
 }
@@ -24,10 +24,59 @@ function prepareParams(params: Params): Params {
   return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, prepare(v)]));
 }
 
+/** The mysql2 (callback API) connection Sequelize pools. */
+interface DriverConnection {
+  query(
+    options: { sql: string; values: unknown; namedPlaceholders?: boolean },
+    callback: (err: Error | null, result: unknown) => void,
+  ): void;
+}
+
+interface Pool {
+  getConnection(options?: object): Promise<DriverConnection>;
+  releaseConnection(connection: DriverConnection): Promise<void> | void;
+}
+
+const statements = new WeakMap<Sequelize, number>();
+
+/** Statements run through select/execute on this instance so far (tests bound query counts). */
+export function statementCount(db: Sequelize): number {
+  return statements.get(db) ?? 0;
+}
+
+/**
+ * Runs one statement on the driver connection itself: the transaction's, or one borrowed from
+ * Sequelize's pool. Sequelize's own query() re-parses the SQL for placeholders, clones options
+ * and wraps results on every call, which costs more than the statement on hot paths; mysql2
+ * formats `?` (arrays expand for IN (?), arrays of arrays for VALUES ?) and `:name` parameters
+ * itself, and the pooled connections keep Sequelize's type parsers.
+ */
+async function run(db: Sequelize, sql: string, params: Params, t?: Transaction): Promise<unknown> {
+  statements.set(db, (statements.get(db) ?? 0) + 1);
+  const pool = (db as unknown as { connectionManager: Pool }).connectionManager;
+  const conn = t
+    ? (t as unknown as { connection: DriverConnection }).connection
+    : await pool.getConnection({});
+  try {
+    return await new Promise((resolve, reject) =>
+      conn.query(
+        {
+          sql,
+          values: prepareParams(params),
+          namedPlaceholders: !Array.isArray(params),
+        },
+        (err, result) => (err ? reject(err) : resolve(result)),
+      ),
+    );
+  } finally {
+    if (!t) await pool.releaseConnection(conn);
+  }
+}
+
 /**
  * Repositories talk SQL through these two functions, bound to their service's own Sequelize
  * instance (not static model classes), so several instances of a service can share a process.
- * Parameters are `?` or `:name` replacements, escaped by Sequelize; arrays expand for IN (?).
+ * Parameters are `?` (or `:name` with an object), escaped by the driver.
  */
 export async function select<T extends object>(
   sequelize: Sequelize,
@@ -35,12 +84,7 @@ export async function select<T extends object>(
   params: Params = [],
   transaction?: Transaction,
 ): Promise<T[]> {
-  return sequelize.query<T>(sql, {
-    replacements: prepareParams(params),
-    type: QueryTypes.SELECT,
-    transaction,
-    raw: true,
-  });
+  return (await run(sequelize, sql, params, transaction)) as T[];
 }
 
 export async function execute(
@@ -49,16 +93,9 @@ export async function execute(
   params: Params = [],
   transaction?: Transaction,
 ): Promise<WriteResult> {
-  // Sequelize answers INSERTs with [insertId, affectedRows] and other writes with the driver's
-  // ResultSetHeader (twice); both become one shape here.
-  const [first, second] = (await sequelize.query(sql, {
-    replacements: prepareParams(params),
-    transaction,
-    raw: true,
-  })) as [unknown, unknown];
-  if (typeof first === 'number' || typeof second === 'number') {
-    return { insertId: Number(first ?? 0), affectedRows: Number(second ?? 0) };
-  }
-  const header = first as { affectedRows?: number; insertId?: number } | undefined;
-  return { affectedRows: header?.affectedRows ?? 0, insertId: header?.insertId ?? 0 };
+  const header = (await run(sequelize, sql, params, transaction)) as {
+    affectedRows?: number;
+    insertId?: number;
+  };
+  return { affectedRows: header?.affectedRows ?? 0, insertId: Number(header?.insertId ?? 0) };
 }

@@ -59,8 +59,11 @@ export class MessageDomain {
     range: PullRange,
   ): Promise<{ messages: MessageRecord[]; maxSeq: number }> {
     await this.assertCanRead(userId, conversation);
-    // max_seq first: seqs commit in order, so every message up to it is already readable.
-    const maxSeq = await this.repo.maxSeq(range.conversationId);
+    // max_seq first, through the head cache like every other read, so a caller polling several
+    // rpcs never sees it go back; the cache never runs ahead of MySQL, and seqs commit in order,
+    // so every message up to it is already readable.
+    const maxSeq =
+      (await this.heads.maxSeqs([range.conversationId])).get(range.conversationId) ?? 0;
     const endSeq = range.endSeq === 0 ? maxSeq : Math.min(range.endSeq, maxSeq);
     if (range.beginSeq > endSeq) return { messages: [], maxSeq };
     return { messages: await this.repo.pull({ ...range, endSeq }), maxSeq };

@@ -241,15 +241,6 @@ export class MessageRepository {
     );
   }
 
-  async maxSeq(conversationId: string): Promise<number> {
-    const [row] = await select<{ max_seq: number }>(
-      this.db,
-      'SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?',
-      [conversationId],
-    );
-    return row ? Number(row.max_seq) : 0;
-  }
-
   /** max_seq of the known conversations among ids. */
   async maxSeqs(conversationIds: string[]): Promise<Map<string, number>> {
     if (conversationIds.length === 0) return new Map();

@@ -255,7 +255,7 @@ describe('SendBatcher', () => {
       expect(ok(valid2).message.seq).to.equal(3);
       expect(ok(duplicate)).to.deep.equal({ message: earlier.message, duplicate: true });
       expect(ok(copy)).to.deep.equal({ message: ok(valid1).message, duplicate: true });
-      expect(await svc.deps.repository.maxSeq(conversationId)).to.equal(3);
+      expect((await svc.deps.repository.maxSeqs([conversationId])).get(conversationId)).to.equal(3);
       const pulled = await svc.deps.repository.pull({
         conversationId,
         beginSeq: 1,
@@ -314,8 +314,12 @@ describe('SendBatcher', () => {
         expect(r2!.message.content.toString()).to.equal('theirs');
         expect([r1!.message.seq, r3!.message.seq]).to.deep.equal([2, 3]);
         // The rolled-back reservations came back: no gaps on either conversation.
-        expect(await svc.deps.repository.maxSeq(conversationId)).to.equal(3);
-        expect(await svc.deps.repository.maxSeq(racing.conversationId)).to.equal(1);
+        expect((await svc.deps.repository.maxSeqs([conversationId])).get(conversationId)).to.equal(
+          3,
+        );
+        expect(
+          (await svc.deps.repository.maxSeqs([racing.conversationId])).get(racing.conversationId),
+        ).to.equal(1);
       } finally {
         await t.rollback().catch(() => undefined);
       }

@@ -1,0 +1,157 @@
+// pnpm bench [scenario...] [--use-running] [--duration=S] [--warmup=S] [--channels=N]
+//            [--no-baselines] [--profile=service,...]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Fixtures } from './fixtures';
+import { runClosedLoop } from './load';
+import { ProcessMeter, type Watched } from './proc-stats';
+import type { BenchContext, Prepared, Result, Scenario } from './scenario';
+import { SCENARIOS } from './scenarios';
+import { startStack, ROOT } from './stack';
+import { printTable } from './report';
+
+function parseArgs(argv: string[]) {
+  const flags = new Map<string, string>();
+  const names: string[] = [];
+  for (const arg of argv) {
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(arg);
+    if (m) flags.set(m[1]!, m[2] ?? 'true');
+    else names.push(arg);
+  }
+  return {
+    names,
+    useRunning: flags.has('use-running'),
+    durationMs: Number(flags.get('duration') ?? 10) * 1000,
+    warmupMs: Number(flags.get('warmup') ?? 2) * 1000,
+    channels: Number(flags.get('channels') ?? 8),
+    baselines: !flags.has('no-baselines'),
+    profile: flags.get('profile')?.split(',') ?? [],
+  };
+}
+
+/** The named scenarios plus the ones their targets compare against, in run order. */
+function select(names: string[], withBaselines: boolean): Scenario[] {
+  if (names.length === 0) return SCENARIOS;
+  const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
+  if (unknown.length)
+    throw new Error(
+      `unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`,
+    );
+  const wanted = new Set(names);
+  if (withBaselines)
+    for (const s of SCENARIOS) if (wanted.has(s.name)) for (const n of s.needs ?? []) wanted.add(n);
+  return SCENARIOS.filter((s) => wanted.has(s.name));
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const scenarios = select(args.names, args.baselines);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const stack = await startStack({ useRunning: args.useRunning, profile: args.profile, log });
+  const fixtures = new Fixtures(stack);
+  const ctx: BenchContext = { stack, fixtures, channels: args.channels, log };
+  const results = new Map<string, Result>();
+  try {
+    for (const scenario of scenarios) {
+      log(`-- ${scenario.name}: ${scenario.what}`);
+      const measure = async (prepared: Prepared): Promise<Result> => {
+        const watched: Watched[] = [
+          ...scenario.services.flatMap((s) =>
+            stack.servicePids[s] ? [{ label: s, pid: stack.servicePids[s]! }] : [],
+          ),
+          ...(prepared.extraPids ?? []),
+          ...stack.storePids,
+        ];
+        const meter = new ProcessMeter(watched);
+        meter.start();
+        const load = await runClosedLoop(prepared.op, {
+          concurrency: scenario.concurrency,
+          durationMs: args.durationMs,
+          warmupMs: args.warmupMs,
+        });
+        const { cpuSeconds, peakRssMb } = meter.stop();
+        // The meter also saw the warm-up; charge CPU per unit over the whole metered time.
+        const meteredSeconds = (args.warmupMs + args.durationMs) / 1000;
+        const totalCpu = Object.values(cpuSeconds).reduce((a, b) => a + b, 0);
+        const unitsPerSecond = load.units / load.seconds;
+        const result: Result = {
+          scenario: scenario.name,
+          what: scenario.what,
+          concurrency: scenario.concurrency,
+          unit: scenario.unit,
+          calls: load.calls,
+          errors: load.errors,
+          units: load.units,
+          seconds: load.seconds,
+          throughput: unitsPerSecond,
+          p50: load.p50,
+          p95: load.p95,
+          p99: load.p99,
+          cpuUsPerUnit: (totalCpu / (unitsPerSecond * meteredSeconds)) * 1e6,
+          cpuSeconds,
+          peakRssMb,
+          firstError: load.firstError,
+          marks: [],
+        };
+        if (prepared.verify) result.verified = await prepared.verify();
+        await prepared.cleanup?.();
+        return result;
+      };
+      let result: Result;
+      try {
+        result = scenario.run
+          ? await scenario.run(ctx, measure)
+          : await measure(await scenario.prepare(ctx));
+      } catch (err) {
+        log(`   failed: ${(err as Error).message}`);
+        continue;
+      }
+      result.marks = scenario.targets(result, results);
+      const servicesRss = Object.entries(result.peakRssMb).filter(
+        ([label]) => !['mariadbd', 'redis-server'].includes(label),
+      );
+      for (const [label, mb] of servicesRss) {
+        if (label !== 'ceiling-server' && mb > 200)
+          result.marks.push({
+            target: `${label} RSS < 200 MB`,
+            ok: false,
+            actual: `${Math.round(mb)} MB`,
+          });
+      }
+      results.set(scenario.name, result);
+      log(
+        `   ${Math.round(result.throughput)} ${scenario.unit}/s, p99 ${result.p99.toFixed(1)} ms, ${Math.round(result.cpuUsPerUnit)} us CPU/${scenario.unit === 'messages' ? 'msg' : 'op'}${result.errors ? `, ${result.errors} errors (${result.firstError})` : ''}`,
+      );
+    }
+  } finally {
+    fixtures.close();
+    await stack.stop();
+  }
+
+  const machine = {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  };
+  const dir = join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify(
+      { machine, durationMs: args.durationMs, results: [...results.values()] },
+      null,
+      2,
+    ),
+  );
+  process.stdout.write(printTable([...results.values()], machine));
+  process.stdout.write(`\nJSON: ${file}\n`);
+  process.exit(0);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,42 @@
+import { credentials, makeGenericClientConstructor, Metadata, type Client } from '@grpc/grpc-js';
+
+/**
+ * A lean caller for the load loop: requests are encoded once by the scenario (many repeat
+ * byte for byte) and responses are left undecoded unless asked, so the client spends its CPU on
+ * the wire, not on protobuf. Several channels (own connections) spread the load.
+ */
+export class RawPool {
+  private readonly clients: Client[];
+  private readonly metadata = new Metadata();
+
+  constructor(address: string, channels: number) {
+    const Ctor = makeGenericClientConstructor({}, 'raw');
+    this.clients = Array.from(
+      { length: channels },
+      (_, i) =>
+        new Ctor(address, credentials.createInsecure(), {
+          'grpc.use_local_subchannel_pool': 1,
+          'grpc.channel_id': i,
+        } as never),
+    );
+  }
+
+  call(worker: number, path: string, request: Buffer, timeoutMs = 10_000): Promise<Buffer> {
+    const client = this.clients[worker % this.clients.length]!;
+    return new Promise((resolve, reject) => {
+      client.makeUnaryRequest(
+        path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        request,
+        this.metadata,
+        { deadline: Date.now() + timeoutMs },
+        (err, res) => (err ? reject(err) : resolve(res!)),
+      );
+    });
+  }
+
+  close(): void {
+    for (const c of this.clients) c.close();
+  }
+}

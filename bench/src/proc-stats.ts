@@ -1,0 +1,79 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+/** Resident set size in MB, from /proc/<pid>/status. */
+export function rssMb(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    return kb / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** Pids whose command line contains every given fragment. */
+export function findPids(...fragments: string[]): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (fragments.every((f) => cmd.includes(f))) pids.push(Number(entry));
+    } catch {
+      // gone already
+    }
+  }
+  return pids;
+}
+
+/** The server-side processes a scenario is charged for. */
+export interface Watched {
+  label: string;
+  pid: number;
+}
+
+/** Samples CPU at start/stop and peak RSS every 200 ms while running. */
+export class ProcessMeter {
+  private startCpu = new Map<number, number>();
+  private peak = new Map<number, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly watched: Watched[]) {}
+
+  start(): void {
+    for (const { pid } of this.watched) {
+      this.startCpu.set(pid, cpuSeconds(pid));
+      this.peak.set(pid, rssMb(pid));
+    }
+    this.timer = setInterval(() => {
+      for (const { pid } of this.watched)
+        this.peak.set(pid, Math.max(this.peak.get(pid) ?? 0, rssMb(pid)));
+    }, 200);
+  }
+
+  stop(): { cpuSeconds: Record<string, number>; peakRssMb: Record<string, number> } {
+    clearInterval(this.timer);
+    const cpu: Record<string, number> = {};
+    const rss: Record<string, number> = {};
+    for (const { label, pid } of this.watched) {
+      cpu[label] = (cpu[label] ?? 0) + cpuSeconds(pid) - (this.startCpu.get(pid) ?? 0);
+      rss[label] = Math.max(rss[label] ?? 0, this.peak.get(pid) ?? 0, rssMb(pid));
+    }
+    return { cpuSeconds: cpu, peakRssMb: rss };
+  }
+}

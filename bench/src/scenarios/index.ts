@@ -1,0 +1,21 @@
+import type { Scenario } from '../scenario';
+import { ceiling, rawBatch, rawTxn } from './baselines';
+import { list } from './conversation';
+import { pull, send, sendGroupSize, sendHotGroup } from './message';
+import { batchStatus, heartbeat } from './presence';
+import { getUser } from './user';
+
+/** Every scenario, in the order a full run takes them (baselines first). */
+export const SCENARIOS: Scenario[] = [
+  ceiling,
+  rawTxn,
+  rawBatch,
+  getUser,
+  send,
+  sendHotGroup,
+  sendGroupSize,
+  pull,
+  list,
+  heartbeat,
+  batchStatus,
+];

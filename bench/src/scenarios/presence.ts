@@ -1,0 +1,86 @@
+import { BatchGetStatusRequest, HeartbeatRequest, Platform } from '@im-repo/proto/presence';
+import { RawPool } from '../clients';
+import { fmt, mark, ratio, type Scenario } from '../scenario';
+
+const users = Array.from({ length: 10_000 }, (_, i) => `p${i}`);
+
+export const heartbeat: Scenario = {
+  name: 'heartbeat',
+  what: 'Heartbeat, 10,000 users, c=64',
+  concurrency: 64,
+  unit: 'calls',
+  services: ['presence'],
+  needs: ['ceiling'],
+  async prepare(ctx) {
+    const requests = users.map((userId, i) =>
+      Buffer.from(
+        HeartbeatRequest.encode({
+          userId,
+          deviceId: `d${i % 3}`,
+          platform: Platform.PLATFORM_IOS,
+          ttlSeconds: 60,
+        }).finish(),
+      ),
+    );
+    const pool = new RawPool(ctx.stack.addresses.presence, ctx.channels);
+    return {
+      op: (w, i) =>
+        pool
+          .call(
+            w,
+            '/im.presence.v1.PresenceService/Heartbeat',
+            requests[(w * 157 + i) % requests.length]!,
+          )
+          .then(() => undefined),
+      cleanup: async () => pool.close(),
+    };
+  },
+  targets(r, others) {
+    const c = others.get('ceiling');
+    return c
+      ? [
+          mark(
+            '>= 0.6 x ceiling',
+            r.throughput >= 0.6 * c.throughput,
+            `${fmt(ratio(r.throughput, c.throughput))} x`,
+          ),
+        ]
+      : [];
+  },
+};
+
+export const batchStatus: Scenario = {
+  name: 'batch-status',
+  what: 'BatchGetStatus of 100 users (half online), c=32',
+  concurrency: 32,
+  unit: 'calls',
+  services: ['presence'],
+  async prepare(ctx) {
+    for (let i = 0; i < 1000; i += 2) {
+      await ctx.fixtures.presence.heartbeat({
+        userId: users[i]!,
+        deviceId: 'web',
+        platform: Platform.PLATFORM_WEB,
+        ttlSeconds: 600,
+      });
+    }
+    const requests = Array.from({ length: 10 }, (_, k) =>
+      Buffer.from(
+        BatchGetStatusRequest.encode({ userIds: users.slice(k * 100, k * 100 + 100) }).finish(),
+      ),
+    );
+    const pool = new RawPool(ctx.stack.addresses.presence, ctx.channels);
+    return {
+      op: (w, i) =>
+        pool
+          .call(
+            w,
+            '/im.presence.v1.PresenceService/BatchGetStatus',
+            requests[(w + i) % requests.length]!,
+          )
+          .then(() => undefined),
+      cleanup: async () => pool.close(),
+    };
+  },
+  targets: (r) => [mark('p99 <= 10 ms', r.p99 <= 10, `${fmt(r.p99, 1)} ms`)],
+};

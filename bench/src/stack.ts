@@ -1,0 +1,213 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { credentials, loadPackageDefinition, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { DEFAULT_PORTS, loadConfig, SERVICES, type ServiceName } from '@im-repo/config';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import { findPids, type Watched } from './proc-stats';
+
+export const ROOT = join(__dirname, '..', '..');
+
+export interface Stack {
+  addresses: Record<ServiceName, string>;
+  /** http://host:port/metrics of each service we started. */
+  metricsUrls: Partial<Record<ServiceName, string>>;
+  /** Service processes by name (empty when using running services we could not find). */
+  servicePids: Partial<Record<ServiceName, number>>;
+  dbName: string;
+  redisPrefix: string;
+  /** mariadbd and redis-server, charged to every scenario. */
+  storePids: Watched[];
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+function storePids(): Watched[] {
+  return [
+    ...findPids('mariadbd').map((pid) => ({ label: 'mariadbd', pid })),
+    ...findPids('redis-server', ':6379').map((pid) => ({ label: 'redis-server', pid })),
+  ];
+}
+
+type HealthStub = {
+  Check(
+    req: { service: string },
+    opts: { deadline: number },
+    cb: (e: ServiceError | null, r: { status: string }) => void,
+  ): void;
+  close(): void;
+};
+
+export async function waitServing(address: string, timeoutMs = 60_000): Promise<void> {
+  const def = loadSync(require.resolve('grpc-health-check/proto/health/v1/health.proto'), {
+    enums: String,
+  });
+  const Health = (loadPackageDefinition(def) as any).grpc.health.v1.Health; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const client: HealthStub = new Health(address, credentials.createInsecure());
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      const status = await new Promise<string>((resolve) =>
+        client.Check({ service: '' }, { deadline: Date.now() + 1000 }, (err, res) =>
+          resolve(err ? 'DOWN' : res.status),
+        ),
+      );
+      if (status === 'SERVING') return;
+      if (Date.now() > deadline) throw new Error(`${address} not SERVING after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Starts every service as its own process (node services/<s>/dist/main.js) on free ports,
+ * against a fresh database and Redis key prefix, so each one's CPU and memory can be read from
+ * /proc. With useRunning, talks to services already listening on the configured addresses.
+ */
+export async function startStack(options: {
+  useRunning: boolean;
+  /** Services to run under node --cpu-prof (profiles land in bench/results/profiles). */
+  profile?: string[];
+  log: (line: string) => void;
+}): Promise<Stack> {
+  const base = loadConfig('user');
+  const stamp = Date.now();
+  if (options.useRunning) {
+    const addresses = Object.fromEntries(
+      SERVICES.map((s) => [s, loadConfig(s).peers[s].replace('0.0.0.0', '127.0.0.1')]),
+    ) as Record<ServiceName, string>;
+    const servicePids: Partial<Record<ServiceName, number>> = {};
+    for (const s of SERVICES) {
+      const [pid] = findPids(`services/${s}/dist/main.js`);
+      if (pid) servicePids[s] = pid;
+    }
+    return {
+      addresses,
+      metricsUrls: Object.fromEntries(
+        SERVICES.map((s) => [s, `http://127.0.0.1:${loadConfig(s).server.metrics_port}/metrics`]),
+      ),
+      servicePids,
+      dbName: base.db.name,
+      redisPrefix: base.redis.key_prefix,
+      storePids: storePids(),
+      stop: async () => undefined,
+    };
+  }
+
+  const built = SERVICES.filter((s) => existsSync(join(ROOT, 'services', s, 'dist', 'main.js')));
+  for (const s of SERVICES) {
+    if (!built.includes(s))
+      options.log(`services/${s} is not built (pnpm build): its scenarios will fail`);
+  }
+  const dbName = `im_bench_${stamp}`;
+  const redisPrefix = `bench:${stamp}:`;
+  const ports = Object.fromEntries(
+    await Promise.all(
+      SERVICES.map(
+        async (s) => [s, { grpc: await freePort(), metrics: await freePort() }] as const,
+      ),
+    ),
+  ) as Record<ServiceName, { grpc: number; metrics: number }>;
+  const addresses = Object.fromEntries(
+    SERVICES.map((s) => [s, `127.0.0.1:${ports[s].grpc}`]),
+  ) as Record<ServiceName, string>;
+  const peerEnv = Object.fromEntries(
+    SERVICES.map((s) => [`${s.toUpperCase()}_SERVICE_ADDR`, addresses[s]]),
+  );
+  const children: ChildProcess[] = [];
+  const servicePids: Partial<Record<ServiceName, number>> = {};
+  for (const s of built) {
+    const profiling = options.profile?.includes(s)
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${join(ROOT, 'bench', 'results', 'profiles')}`,
+          `--cpu-prof-name=${s}-${stamp}.cpuprofile`,
+        ]
+      : [];
+    const child = spawn(
+      process.execPath,
+      [...profiling, join(ROOT, 'services', s, 'dist', 'main.js')],
+      {
+        env: {
+          ...process.env,
+          ...peerEnv,
+          CONFIG_FILE: '',
+          SERVER_HOST: '127.0.0.1',
+          SERVER_PORT: String(ports[s].grpc),
+          METRICS_PORT: String(ports[s].metrics),
+          DB_NAME: dbName,
+          REDIS_KEY_PREFIX: redisPrefix,
+          LOG_LEVEL: 'warn',
+          GROUP_MAX_MEMBERS: '6000',
+          // Setup registers users; hashing cost is not what these scenarios measure.
+          SCRYPT_COST: '1024',
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    child.stderr!.on('data', (d) => options.log(`[${s}] ${String(d).trim()}`));
+    children.push(child);
+    servicePids[s] = child.pid!;
+  }
+  await Promise.all(built.map((s) => waitServing(addresses[s])));
+  options.log(
+    `services up (database ${dbName}, ports ${built.map((s) => `${s} ${ports[s].grpc}`).join(', ')})`,
+  );
+
+  return {
+    addresses,
+    metricsUrls: Object.fromEntries(
+      built.map((s) => [s, `http://127.0.0.1:${ports[s].metrics}/metrics`]),
+    ),
+    servicePids,
+    dbName,
+    redisPrefix,
+    storePids: storePids(),
+    async stop() {
+      await Promise.all(
+        children.map(
+          (c) =>
+            new Promise((resolve) => {
+              if (c.exitCode !== null) return resolve(null);
+              c.once('exit', resolve);
+              c.kill('SIGTERM');
+            }),
+        ),
+      );
+      const conn = await mysql.createConnection({
+        host: base.db.host,
+        port: base.db.port,
+        user: base.db.user,
+        password: base.db.password,
+      });
+      await conn.query(`DROP DATABASE IF EXISTS \`${dbName}\``);
+      await conn.end();
+      const redis = new Redis({
+        host: base.redis.host,
+        port: base.redis.port,
+        password: base.redis.password || undefined,
+      });
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) await redis.unlink(...keys);
+      } while (cursor !== '0');
+      redis.disconnect();
+    },
+  };
+}
+
+export { DEFAULT_PORTS };
