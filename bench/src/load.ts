@@ -55,7 +55,6 @@ export async function runClosedLoop(
   let firstError: string | undefined;
   let measuring = false;
   let stop = false;
-  let measureStart: number;
 
   const worker = async (w: number) => {
     for (let i = 0; !stop; i++) {
@@ -80,7 +79,7 @@ export async function runClosedLoop(
   const workers = Array.from({ length: concurrency }, (_, w) => worker(w));
   await new Promise((r) => setTimeout(r, warmupMs));
   measuring = true;
-  measureStart = performance.now();
+  const measureStart = performance.now();
   await new Promise((r) => setTimeout(r, durationMs));
   measuring = false;
   const seconds = (performance.now() - measureStart) / 1000;
