@@ -1,5 +1,5 @@
 // pnpm bench [scenario...] [--use-running] [--duration=S] [--warmup=S] [--channels=N]
-//            [--no-baselines] [--profile=service,...]
+//            [--no-baselines] [--profile=service,...] [--node-flags="--flag ..."]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,7 @@ function parseArgs(argv: string[]) {
     channels: Number(flags.get('channels') ?? 8),
     baselines: !flags.has('no-baselines'),
     profile: flags.get('profile')?.split(',') ?? [],
+    nodeFlags: flags.get('node-flags')?.split(' ').filter(Boolean) ?? [],
   };
 }
 
@@ -48,7 +49,12 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const scenarios = select(args.names, args.baselines);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const stack = await startStack({ useRunning: args.useRunning, profile: args.profile, log });
+  const stack = await startStack({
+    useRunning: args.useRunning,
+    profile: args.profile,
+    nodeFlags: args.nodeFlags,
+    log,
+  });
   const fixtures = new Fixtures(stack);
   const ctx: BenchContext = { stack, fixtures, channels: args.channels, log };
   const results = new Map<string, Result>();

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { credentials, loadPackageDefinition, type ServiceError } from '@grpc/grpc-js';
@@ -22,6 +22,17 @@ export interface Stack {
   /** mariadbd and redis-server, charged to every scenario. */
   storePids: Watched[];
   stop(): Promise<void>;
+}
+
+/** The node flags of a service's own start script (`node <flags> dist/main.js`): run as deployed. */
+function startFlags(service: ServiceName): string[] {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'services', service, 'package.json'), 'utf8')) as {
+    scripts: { start: string };
+  };
+  const [node, ...rest] = pkg.scripts.start.split(' ');
+  if (node !== 'node' || rest.at(-1) !== 'dist/main.js')
+    throw new Error(`unexpected start script of ${service}`);
+  return rest.slice(0, -1);
 }
 
 export async function freePort(): Promise<number> {
@@ -80,6 +91,8 @@ export async function startStack(options: {
   useRunning: boolean;
   /** Services to run under node --cpu-prof (profiles land in bench/results/profiles). */
   profile?: string[];
+  /** Extra node flags for every service process (e.g. heap sizes to compare). */
+  nodeFlags?: string[];
   log: (line: string) => void;
 }): Promise<Stack> {
   const base = loadConfig('user');
@@ -138,8 +151,14 @@ export async function startStack(options: {
       : [];
     const child = spawn(
       process.execPath,
-      [...profiling, join(ROOT, 'services', s, 'dist', 'main.js')],
+      [
+        ...startFlags(s),
+        ...(options.nodeFlags ?? []),
+        ...profiling,
+        join(ROOT, 'services', s, 'dist', 'main.js'),
+      ],
       {
+        cwd: join(ROOT, 'services', s),
         env: {
           ...process.env,
           ...peerEnv,

@@ -100,23 +100,24 @@ export class CacheAside<T> {
     const found = new Map<string, T>();
     if (keys.length === 0) return found;
     const redis = scripted(this.options.redis);
-    let cached: [string | null, string | null][];
+    let texts: (string | null)[];
+    let versionOf: Map<string, string>;
     try {
-      cached = await Promise.all(
-        keys.map((k) => Promise.all([redis.get(k), redis.get(versionKey(k))])),
-      );
+      // Auto-pipelined: one round trip for the entries, one more for the misses' versions.
+      texts = await Promise.all(keys.map((k) => redis.get(k)));
+      const missed = keys.filter((_, i) => texts[i] === null);
+      const versions = await Promise.all(missed.map((k) => redis.get(versionKey(k))));
+      versionOf = new Map(missed.map((k, i) => [k, versions[i] ?? '']));
     } catch (err) {
       this.fail(err, 'getMany');
       this.counter.inc({ cache: this.options.name, result: 'error' }, keys.length);
       return loadMany(keys);
     }
     const missing: string[] = [];
-    const versions = new Map<string, string>();
     keys.forEach((key, i) => {
-      const [text, version] = cached[i]!;
+      const text = texts[i]!;
       if (text === null) {
         missing.push(key);
-        versions.set(key, version ?? '');
         this.count('miss');
       } else if (text === NOT_FOUND) {
         this.count('negative_hit');
@@ -128,7 +129,7 @@ export class CacheAside<T> {
     if (missing.length === 0) return found;
     const loaded = await loadMany(missing);
     await Promise.all(
-      missing.map((key) => this.fill(key, versions.get(key)!, loaded.get(key) ?? null)),
+      missing.map((key) => this.fill(key, versionOf.get(key)!, loaded.get(key) ?? null)),
     );
     for (const [key, value] of loaded) found.set(key, value);
     return found;
@@ -173,9 +174,13 @@ export class CacheAside<T> {
   private async lookup(key: string, load: () => Promise<T | null>): Promise<T | null> {
     const redis = scripted(this.options.redis);
     let text: string | null;
-    let version: string | null;
+    let version: string | null = null;
     try {
-      [text, version] = await Promise.all([redis.get(key), redis.get(versionKey(key))]);
+      text = await redis.get(key);
+      // Only a miss needs the version, and reading it now (after the miss, before the load) is
+      // as good as reading it with the entry: a write that commits before our load bumps it
+      // after committing, so our fill is refused unless we saw the bump.
+      if (text === null) version = await redis.get(versionKey(key));
     } catch (err) {
       this.fail(err, 'get');
       this.count('error');

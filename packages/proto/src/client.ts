@@ -93,6 +93,7 @@ export function createClient<D extends object>(
   const client = new Ctor(address, options.credentials ?? grpcCredentials.createInsecure(), {
     'grpc.service_config': JSON.stringify(serviceConfig),
     'grpc.keepalive_time_ms': 30_000,
+    'grpc.enable_channelz': 0,
     ...options.channelOptions,
   });
   const defaultTimeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;

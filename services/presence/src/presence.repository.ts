@@ -21,12 +21,14 @@ export interface SweepResult {
  */
 export class PresenceRepository {
   private readonly redis: PresenceScripts;
+  private readonly clustered: boolean;
 
   constructor(
     redis: RedisClient,
     private readonly channel: string,
   ) {
     this.redis = withPresenceScripts(redis);
+    this.clustered = redis.isCluster;
   }
 
   async heartbeat(
@@ -63,8 +65,9 @@ export class PresenceRepository {
   }
 
   /**
-   * The statuses of distinct users: one script per bucket, all issued in the same tick, so the
-   * auto-pipelining client sends them as one pipeline per Redis node (one round trip).
+   * The statuses of distinct users in one round trip: on a standalone Redis one script for all of
+   * them; on Redis Cluster one script per bucket (a slot), all issued in the same tick, so the
+   * auto-pipelining client sends them as one pipeline per node.
    */
   async read(userIds: string[]): Promise<Map<string, UserStatusRecord>> {
     const byBucket = new Map<number, string[]>();
@@ -74,9 +77,22 @@ export class PresenceRepository {
       if (group) group.push(id);
       else byBucket.set(bucket, [id]);
     }
-    const replies = await Promise.all(
-      [...byBucket].map(([bucket, ids]) => this.redis.imPresenceRead(dueKey(bucket), ...ids)),
-    );
+    let replies: string[][];
+    if (this.clustered) {
+      replies = await Promise.all(
+        [...byBucket].map(([bucket, ids]) =>
+          this.redis.imPresenceRead(dueKey(bucket), ...ids.map((id) => `1:${id}`)),
+        ),
+      );
+    } else {
+      const keys: string[] = [];
+      const entries: string[] = [];
+      for (const [bucket, ids] of byBucket) {
+        keys.push(dueKey(bucket));
+        for (const id of ids) entries.push(`${keys.length}:${id}`);
+      }
+      replies = [await this.redis.imPresenceReadMany(keys.length, ...keys, ...entries)];
+    }
     const found = new Map<string, UserStatusRecord>();
     for (const texts of replies) {
       for (const text of texts) {

@@ -123,11 +123,21 @@ redis.call('HSET', ukey(uid), 'seen', int(now))
 return cjson.encode(announce(uid, now, channel))
 `;
 
-/** ARGV: user ids (all in this bucket). Read-only: expired devices are left out, not removed. */
+/**
+ * KEYS: due keys of one or more buckets; ARGV: `<index of the user's bucket in KEYS>:<user id>`.
+ * Read-only: expired devices are left out, not removed. On Redis Cluster it is called once per
+ * bucket (one slot); on a standalone Redis once for the whole batch, since a script call costs
+ * Redis far more than the few reads it makes per user.
+ */
 const READ = `${PRELUDE}
 local now = now_ms()
 local out = {}
-for i = 1, #ARGV do out[i] = cjson.encode(status(ARGV[i], now)) end
+for i = 1, #ARGV do
+  local sep = string.find(ARGV[i], ':', 1, true)
+  local k = KEYS[tonumber(string.sub(ARGV[i], 1, sep - 1))]
+  BASE = string.sub(k, 1, #k - ${DUE.length})
+  out[i] = cjson.encode(status(string.sub(ARGV[i], sep + 1), now))
+end
 return out
 `;
 
@@ -162,7 +172,10 @@ export type PresenceScripts = RedisClient & {
     deviceId: string,
     channel: string,
   ): Promise<string>;
-  imPresenceRead(due: string, ...userIds: string[]): Promise<string[]>;
+  /** One bucket (cluster-safe): `1:<uid>` entries. */
+  imPresenceRead(due: string, ...entries: string[]): Promise<string[]>;
+  /** Several buckets at once (standalone Redis only): numkeys, due keys, entries. */
+  imPresenceReadMany(...args: (string | number)[]): Promise<string[]>;
   imPresenceSweep(due: string, limit: number, channel: string): Promise<[number, number]>;
 };
 
@@ -175,6 +188,7 @@ export function withPresenceScripts(redis: RedisClient): PresenceScripts {
     redis.defineCommand('imPresenceHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT });
     redis.defineCommand('imPresenceSetOffline', { numberOfKeys: 1, lua: SET_OFFLINE });
     redis.defineCommand('imPresenceRead', { numberOfKeys: 1, lua: READ });
+    redis.defineCommand('imPresenceReadMany', { lua: READ });
     redis.defineCommand('imPresenceSweep', { numberOfKeys: 1, lua: SWEEP });
     defined.add(redis);
   }

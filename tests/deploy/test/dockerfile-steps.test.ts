@@ -224,8 +224,8 @@ describe('infra/Dockerfile steps, run without Docker (SERVICE=user)', function (
     expect(pkg.name).to.equal(`@im-repo/${SERVICE}-service`);
   });
 
-  it('records the image config: node dist/main.js as a non-root user, ports, gRPC health check', () => {
-    expect(image.cmd).to.deep.equal(['node', 'dist/main.js']);
+  it('records the image config: the start command as a non-root user, ports, gRPC health check', () => {
+    expect(image.cmd).to.deep.equal(['node', '--max-old-space-size=128', 'dist/main.js']);
     expect(image.healthcheck).to.deep.equal(['node', 'healthcheck.mjs']);
     expect(image.user).to.equal('1000:1000');
     expect(image.expose).to.deep.equal([String(PORTS.grpc), String(PORTS.metrics)]);

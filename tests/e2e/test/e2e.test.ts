@@ -2,7 +2,13 @@ import { singleConversationId, groupConversationId } from '@im-repo/proto';
 import { GroupRole } from '@im-repo/proto/group';
 import { ContentType, ConversationType, MessageStatus } from '@im-repo/proto/message';
 import { Platform } from '@im-repo/proto/presence';
-import { createTestEnvironment, expectGrpcError, GrpcStatus, waitFor, type TestEnvironment } from '@im-repo/testing';
+import {
+  createTestEnvironment,
+  expectGrpcError,
+  GrpcStatus,
+  waitFor,
+  type TestEnvironment,
+} from '@im-repo/testing';
 import { expect } from 'chai';
 import { Stack } from './stack';
 
@@ -28,12 +34,32 @@ describe('im-repo end to end (all five services, real MariaDB and Redis)', funct
   const c = () => stack.clients;
   const register = async (label: string) => {
     const userId = `${label}-${run}-${n++}`;
-    await c().user.register({ userId, username: userId.replace(/-/g, '_').slice(0, 32), password: 'password-1', nickname: label, avatarUrl: '' });
+    await c().user.register({
+      userId,
+      username: userId.replace(/-/g, '_').slice(0, 32),
+      password: 'password-1',
+      nickname: label,
+      avatarUrl: '',
+    });
     return userId;
   };
-  const send = (senderId: string, type: ConversationType, recipientId: string, text: string, clientMsgId = `m-${run}-${n++}`) =>
-    c().message.sendMessage({ clientMsgId, senderId, conversationType: type, recipientId, contentType: ContentType.CONTENT_TYPE_TEXT, content: Buffer.from(text) });
-  const list = (userId: string) => c().conversation.listConversations({ userId, pageSize: 200, pageToken: '' });
+  const send = (
+    senderId: string,
+    type: ConversationType,
+    recipientId: string,
+    text: string,
+    clientMsgId = `m-${run}-${n++}`,
+  ) =>
+    c().message.sendMessage({
+      clientMsgId,
+      senderId,
+      conversationType: type,
+      recipientId,
+      contentType: ContentType.CONTENT_TYPE_TEXT,
+      content: Buffer.from(text),
+    });
+  const list = (userId: string) =>
+    c().conversation.listConversations({ userId, pageSize: 200, pageToken: '' });
   const find = async (userId: string, conversationId: string) =>
     (await list(userId)).conversations.find((x) => x.conversationId === conversationId);
 
@@ -72,11 +98,23 @@ describe('im-repo end to end (all five services, real MariaDB and Redis)', funct
   it('group chat: members see the group from the moment they join; sends and unread counts', async () => {
     const owner = await register('owner');
     const members = await Promise.all([1, 2, 3, 4].map(() => register('member')));
-    const { group } = await c().group.createGroup({ groupId: '', ownerId: owner, name: 'e2e group', avatarUrl: '', intro: '', memberIds: members });
+    const { group } = await c().group.createGroup({
+      groupId: '',
+      ownerId: owner,
+      name: 'e2e group',
+      avatarUrl: '',
+      intro: '',
+      memberIds: members,
+    });
     const cid = groupConversationId(group!.groupId);
 
     for (const u of [owner, ...members]) {
-      expect(await find(u, cid), u).to.include({ conversationType: GROUP, peerId: group!.groupId, maxSeq: 0, unreadCount: 0 });
+      expect(await find(u, cid), u).to.include({
+        conversationType: GROUP,
+        peerId: group!.groupId,
+        maxSeq: 0,
+        unreadCount: 0,
+      });
     }
     await send(owner, GROUP, group!.groupId, 'welcome');
     await send(members[0]!, GROUP, group!.groupId, 'thanks');
@@ -88,7 +126,14 @@ describe('im-repo end to end (all five services, real MariaDB and Redis)', funct
     const late = await register('late');
     await c().group.addMembers({ operatorId: owner, groupId: group!.groupId, userIds: [late] });
     expect(await find(late, cid)).to.include({ maxSeq: 2, readSeq: 2, unreadCount: 0 });
-    const { messages } = await c().message.pullMessages({ userId: late, conversationId: cid, beginSeq: 0, endSeq: 0, limit: 0, descending: false });
+    const { messages } = await c().message.pullMessages({
+      userId: late,
+      conversationId: cid,
+      beginSeq: 0,
+      endSeq: 0,
+      limit: 0,
+      descending: false,
+    });
     expect(messages.map((m) => m.seq)).to.deep.equal([1, 2]);
   });
 
@@ -97,44 +142,115 @@ describe('im-repo end to end (all five services, real MariaDB and Redis)', funct
     const admin = await register('admin');
     const member = await register('member');
     const outsider = await register('outsider');
-    const { group } = await c().group.createGroup({ groupId: '', ownerId: owner, name: 'rules', avatarUrl: '', intro: '', memberIds: [admin, member] });
+    const { group } = await c().group.createGroup({
+      groupId: '',
+      ownerId: owner,
+      name: 'rules',
+      avatarUrl: '',
+      intro: '',
+      memberIds: [admin, member],
+    });
     const gid = group!.groupId;
-    await c().group.setMemberRole({ operatorId: owner, groupId: gid, userId: admin, role: GroupRole.GROUP_ROLE_ADMIN });
+    await c().group.setMemberRole({
+      operatorId: owner,
+      groupId: gid,
+      userId: admin,
+      role: GroupRole.GROUP_ROLE_ADMIN,
+    });
 
-    await c().group.muteMember({ operatorId: admin, groupId: gid, userId: member, durationSeconds: 600 });
-    const muted = await expectGrpcError(send(member, GROUP, gid, 'x'), GrpcStatus.PERMISSION_DENIED, 'MEMBER_MUTED');
+    await c().group.muteMember({
+      operatorId: admin,
+      groupId: gid,
+      userId: member,
+      durationSeconds: 600,
+    });
+    const muted = await expectGrpcError(
+      send(member, GROUP, gid, 'x'),
+      GrpcStatus.PERMISSION_DENIED,
+      'MEMBER_MUTED',
+    );
     expect(muted.domain).to.equal('im.message.v1');
-    await c().group.muteMember({ operatorId: admin, groupId: gid, userId: member, durationSeconds: 0 });
+    await c().group.muteMember({
+      operatorId: admin,
+      groupId: gid,
+      userId: member,
+      durationSeconds: 0,
+    });
     await send(member, GROUP, gid, 'unmuted');
 
     await c().group.setGroupMuted({ operatorId: owner, groupId: gid, muted: true });
-    await expectGrpcError(send(member, GROUP, gid, 'x'), GrpcStatus.PERMISSION_DENIED, 'MEMBER_MUTED');
+    await expectGrpcError(
+      send(member, GROUP, gid, 'x'),
+      GrpcStatus.PERMISSION_DENIED,
+      'MEMBER_MUTED',
+    );
     await send(admin, GROUP, gid, 'admins may speak');
     await c().group.setGroupMuted({ operatorId: owner, groupId: gid, muted: false });
 
-    await expectGrpcError(send(outsider, GROUP, gid, 'x'), GrpcStatus.PERMISSION_DENIED, 'NOT_GROUP_MEMBER');
     await expectGrpcError(
-      c().message.pullMessages({ userId: outsider, conversationId: groupConversationId(gid), beginSeq: 0, endSeq: 0, limit: 0, descending: false }),
+      send(outsider, GROUP, gid, 'x'),
+      GrpcStatus.PERMISSION_DENIED,
+      'NOT_GROUP_MEMBER',
+    );
+    await expectGrpcError(
+      c().message.pullMessages({
+        userId: outsider,
+        conversationId: groupConversationId(gid),
+        beginSeq: 0,
+        endSeq: 0,
+        limit: 0,
+        descending: false,
+      }),
       GrpcStatus.PERMISSION_DENIED,
       'NOT_GROUP_MEMBER',
     );
     await c().group.removeMembers({ operatorId: owner, groupId: gid, userIds: [member] });
-    await expectGrpcError(send(member, GROUP, gid, 'x'), GrpcStatus.PERMISSION_DENIED, 'NOT_GROUP_MEMBER');
+    await expectGrpcError(
+      send(member, GROUP, gid, 'x'),
+      GrpcStatus.PERMISSION_DENIED,
+      'NOT_GROUP_MEMBER',
+    );
 
     await c().group.dismissGroup({ operatorId: owner, groupId: gid });
-    await expectGrpcError(send(owner, GROUP, gid, 'x'), GrpcStatus.FAILED_PRECONDITION, 'GROUP_DISMISSED');
-    await expectGrpcError(send(owner, GROUP, 'no-such-group', 'x'), GrpcStatus.NOT_FOUND, 'GROUP_NOT_FOUND');
-    await expectGrpcError(send(owner, SINGLE, 'no-such-user', 'x'), GrpcStatus.NOT_FOUND, 'USER_NOT_FOUND');
+    await expectGrpcError(
+      send(owner, GROUP, gid, 'x'),
+      GrpcStatus.FAILED_PRECONDITION,
+      'GROUP_DISMISSED',
+    );
+    await expectGrpcError(
+      send(owner, GROUP, 'no-such-group', 'x'),
+      GrpcStatus.NOT_FOUND,
+      'GROUP_NOT_FOUND',
+    );
+    await expectGrpcError(
+      send(owner, SINGLE, 'no-such-user', 'x'),
+      GrpcStatus.NOT_FOUND,
+      'USER_NOT_FOUND',
+    );
   });
 
   it('recall by a group admin shows RECALLED with empty content in pulls, heads and the conversation list', async () => {
     const owner = await register('owner');
     const member = await register('member');
-    const { group } = await c().group.createGroup({ groupId: '', ownerId: owner, name: 'recall', avatarUrl: '', intro: '', memberIds: [member] });
+    const { group } = await c().group.createGroup({
+      groupId: '',
+      ownerId: owner,
+      name: 'recall',
+      avatarUrl: '',
+      intro: '',
+      memberIds: [member],
+    });
     const cid = groupConversationId(group!.groupId);
     const { message } = await send(member, GROUP, group!.groupId, 'oops');
-    const { message: recalled } = await c().message.recallMessage({ operatorId: owner, conversationId: cid, seq: message!.seq });
-    expect(recalled).to.include({ status: MessageStatus.MESSAGE_STATUS_RECALLED, seq: message!.seq });
+    const { message: recalled } = await c().message.recallMessage({
+      operatorId: owner,
+      conversationId: cid,
+      seq: message!.seq,
+    });
+    expect(recalled).to.include({
+      status: MessageStatus.MESSAGE_STATUS_RECALLED,
+      seq: message!.seq,
+    });
     expect(recalled!.content.length).to.equal(0);
     const last = (await find(owner, cid))!.lastMessage!;
     expect(last.status).to.equal(MessageStatus.MESSAGE_STATUS_RECALLED);
@@ -164,14 +280,26 @@ describe('im-repo end to end (all five services, real MariaDB and Redis)', funct
     } finally {
       await stack.startService('conversation');
     }
-    const seen = await waitFor(() => find(b, cid), { timeoutMs: 20_000, what: "bob's conversation after the outage" });
+    const seen = await waitFor(() => find(b, cid), {
+      timeoutMs: 20_000,
+      what: "bob's conversation after the outage",
+    });
     expect(seen).to.include({ maxSeq: 2, unreadCount: 2 });
-    expect(await waitFor(async () => (await find(a, cid))?.readSeq === 2 && find(a, cid), { timeoutMs: 20_000 })).to.include({ unreadCount: 0 });
+    expect(
+      await waitFor(async () => (await find(a, cid))?.readSeq === 2 && find(a, cid), {
+        timeoutMs: 20_000,
+      }),
+    ).to.include({ unreadCount: 0 });
   });
 
   it('presence: heartbeat, status, offline', async () => {
     const u = await register('online');
-    const { status } = await c().presence.heartbeat({ userId: u, deviceId: 'phone', platform: Platform.PLATFORM_IOS, ttlSeconds: 60 });
+    const { status } = await c().presence.heartbeat({
+      userId: u,
+      deviceId: 'phone',
+      platform: Platform.PLATFORM_IOS,
+      ttlSeconds: 60,
+    });
     expect(status).to.include({ userId: u, online: true });
     const { statuses } = await c().presence.batchGetStatus({ userIds: [u, 'never-seen'] });
     expect(statuses.map((s) => s.online)).to.deep.equal([true, false]);

@@ -1,6 +1,9 @@
 import { createServer as createNetServer } from 'node:net';
 import { SERVICES, type Config, type DeepPartial, type ServiceName } from '@im-repo/config';
-import { openConversationDeps, createServer as createConversationServer } from '@im-repo/conversation-service';
+import {
+  openConversationDeps,
+  createServer as createConversationServer,
+} from '@im-repo/conversation-service';
 import { openGroupDeps, createServer as createGroupServer } from '@im-repo/group-service';
 import { openMessageDeps, createServer as createMessageServer } from '@im-repo/message-service';
 import { openPresenceDeps, createServer as createPresenceServer } from '@im-repo/presence-service';
@@ -18,7 +21,10 @@ interface Closable {
 }
 
 // How main.ts builds each service; e2e does the same, in one process, on fixed free ports.
-const BUILDERS: Record<ServiceName, { open(ctx: ServeContext): Promise<Closable>; create(deps: never): GrpcServer }> = {
+const BUILDERS: Record<
+  ServiceName,
+  { open(ctx: ServeContext): Promise<Closable>; create(deps: never): GrpcServer }
+> = {
   user: { open: openUserDeps, create: createUserServer },
   group: { open: openGroupDeps, create: createGroupServer },
   message: { open: openMessageDeps, create: createMessageServer },
@@ -53,7 +59,8 @@ export class Stack {
     const stack = new Stack(env, overrides);
     for (const s of SERVICES) stack.ports[s] = await freePort();
     // Start in dependency order so start-up calls (if any) find their peers.
-    for (const s of ['user', 'conversation', 'message', 'group', 'presence'] as ServiceName[]) await stack.startService(s);
+    for (const s of ['user', 'conversation', 'message', 'group', 'presence'] as ServiceName[])
+      await stack.startService(s);
     (stack as { clients: unknown }).clients = stack.makeClients();
     return stack;
   }
