@@ -70,15 +70,15 @@ async function main() {
           ...stack.storePids,
         ];
         const meter = new ProcessMeter(watched);
-        meter.start();
+        let metered: ReturnType<ProcessMeter['stop']> | undefined;
+        // CPU and memory are read over the measured window only, not the warm-up.
         const load = await runClosedLoop(prepared.op, {
           concurrency: scenario.concurrency,
           durationMs: args.durationMs,
           warmupMs: args.warmupMs,
+          onMeasure: (phase) => (phase === 'start' ? meter.start() : (metered = meter.stop())),
         });
-        const { cpuSeconds, peakRssMb } = meter.stop();
-        // The meter also saw the warm-up; charge CPU per unit over the whole metered time.
-        const meteredSeconds = (args.warmupMs + args.durationMs) / 1000;
+        const { cpuSeconds, peakRssMb } = metered!;
         const totalCpu = Object.values(cpuSeconds).reduce((a, b) => a + b, 0);
         const unitsPerSecond = load.units / load.seconds;
         const result: Result = {
@@ -94,7 +94,7 @@ async function main() {
           p50: load.p50,
           p95: load.p95,
           p99: load.p99,
-          cpuUsPerUnit: (totalCpu / (unitsPerSecond * meteredSeconds)) * 1e6,
+          cpuUsPerUnit: (totalCpu / load.units) * 1e6,
           cpuSeconds,
           peakRssMb,
           firstError: load.firstError,

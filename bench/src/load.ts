@@ -40,13 +40,17 @@ export interface LoadResult {
   firstError?: string;
 }
 
+export interface LoadOptions {
+  concurrency: number;
+  durationMs: number;
+  warmupMs: number;
+  /** Called when measuring starts and stops (after the warm-up), e.g. to read CPU counters. */
+  onMeasure?: (phase: 'start' | 'stop') => void;
+}
+
 export async function runClosedLoop(
   op: Op,
-  {
-    concurrency,
-    durationMs,
-    warmupMs,
-  }: { concurrency: number; durationMs: number; warmupMs: number },
+  { concurrency, durationMs, warmupMs, onMeasure }: LoadOptions,
 ): Promise<LoadResult> {
   const histogram = new LatencyHistogram();
   let calls = 0;
@@ -79,9 +83,11 @@ export async function runClosedLoop(
   const workers = Array.from({ length: concurrency }, (_, w) => worker(w));
   await new Promise((r) => setTimeout(r, warmupMs));
   measuring = true;
+  onMeasure?.('start');
   const measureStart = performance.now();
   await new Promise((r) => setTimeout(r, durationMs));
   measuring = false;
+  onMeasure?.('stop');
   const seconds = (performance.now() - measureStart) / 1000;
   stop = true;
   await Promise.all(workers);

@@ -250,7 +250,7 @@ export const sendGroupSize: Scenario = {
 
 export const pull: Scenario = {
   name: 'pull',
-  what: 'PullMessages, 50 per page, random pages of a 2,000-message conversation',
+  what: 'PullMessages, 50 per page, random pages of a 2,000-message conversation, c=32',
   concurrency: 32,
   unit: 'messages',
   services: ['message', 'user'],

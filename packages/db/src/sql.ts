@@ -1,4 +1,5 @@
-import type { Sequelize, Transaction } from 'sequelize';
+import type { Sequelize } from 'sequelize';
+import type { Transaction } from './transaction';
 
 /** What MySQL reports for a write. */
 export interface WriteResult {
@@ -25,16 +26,39 @@ function prepareParams(params: Params): Params {
 }
 
 /** The mysql2 (callback API) connection Sequelize pools. */
-interface DriverConnection {
+export interface DriverConnection {
   query(
     options: { sql: string; values: unknown; namedPlaceholders?: boolean; typeCast?: boolean },
     callback: (err: Error | null, result: unknown) => void,
   ): void;
 }
 
-interface Pool {
+export interface DriverPool {
   getConnection(options?: object): Promise<DriverConnection>;
   releaseConnection(connection: DriverConnection): Promise<void> | void;
+}
+
+/** Sequelize's pool of driver connections (its connection manager). */
+export function driverPool(db: Sequelize): DriverPool {
+  return (db as unknown as { connectionManager: DriverPool }).connectionManager;
+}
+
+/** One statement on a driver connection. */
+export function query(conn: DriverConnection, sql: string, params: Params): Promise<unknown> {
+  return new Promise((resolve, reject) =>
+    conn.query(
+      {
+        sql,
+        values: prepareParams(params),
+        namedPlaceholders: !Array.isArray(params),
+        // mysql2's own compiled row parser (DATETIME -> Date in the connection's UTC zone,
+        // BIGINT -> number) instead of Sequelize's per-field callback, which costs more than
+        // the query on wide results.
+        typeCast: true,
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    ),
+  );
 }
 
 const statements = new WeakMap<Sequelize, number>();
@@ -53,27 +77,13 @@ export function statementCount(db: Sequelize): number {
  */
 async function run(db: Sequelize, sql: string, params: Params, t?: Transaction): Promise<unknown> {
   statements.set(db, (statements.get(db) ?? 0) + 1);
-  const pool = (db as unknown as { connectionManager: Pool }).connectionManager;
-  const conn = t
-    ? (t as unknown as { connection: DriverConnection }).connection
-    : await pool.getConnection({});
+  if (t) return query(t.connection, sql, params);
+  const pool = driverPool(db);
+  const conn = await pool.getConnection({});
   try {
-    return await new Promise((resolve, reject) =>
-      conn.query(
-        {
-          sql,
-          values: prepareParams(params),
-          namedPlaceholders: !Array.isArray(params),
-          // mysql2's own compiled row parser (DATETIME -> Date in the connection's UTC zone,
-          // BIGINT -> number) instead of Sequelize's per-field callback, which costs more than
-          // the query on wide results.
-          typeCast: true,
-        },
-        (err, result) => (err ? reject(err) : resolve(result)),
-      ),
-    );
+    return await query(conn, sql, params);
   } finally {
-    if (!t) await pool.releaseConnection(conn);
+    await pool.releaseConnection(conn);
   }
 }
 

@@ -1,5 +1,9 @@
-import { Transaction, type Sequelize } from 'sequelize';
+import type { Sequelize } from 'sequelize';
 import { isDeadlock } from './errors';
+import { driverPool, query, type DriverConnection } from './sql';
+
+export type IsolationLevel =
+  'READ UNCOMMITTED' | 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE';
 
 export interface TransactionOptions {
   /** Extra attempts after a deadlock or lock-wait timeout (InnoDB rolled the whole txn back). */
@@ -8,11 +12,16 @@ export interface TransactionOptions {
   isolationLevel?: IsolationLevel;
 }
 
-export type IsolationLevel = `${Transaction.ISOLATION_LEVELS}`;
+/** An open transaction: pass it to select/execute to run statements inside it. */
+export interface Transaction {
+  readonly connection: DriverConnection;
+}
 
 /**
- * Runs fn in one transaction: committed when it resolves, rolled back when it throws. A deadlock
- * aborts the whole transaction, so it is safe to run fn again from the start.
+ * Runs fn in one transaction on one pooled connection: committed when it resolves, rolled back
+ * when it throws. Statements go straight to the driver (BEGIN and COMMIT included): Sequelize's
+ * own transaction() adds a uuid, CLS bookkeeping and its query pipeline to every one, which the
+ * send path pays per batch. A deadlock aborts the whole transaction, so fn is simply run again.
  */
 export async function withTransaction<T>(
   sequelize: Sequelize,
@@ -20,15 +29,29 @@ export async function withTransaction<T>(
   options: TransactionOptions = {},
 ): Promise<T> {
   const retries = options.retries ?? 3;
+  const pool = driverPool(sequelize);
   for (let attempt = 0; ; attempt++) {
+    const connection = await pool.getConnection({});
     try {
-      return await sequelize.transaction(
-        { isolationLevel: options.isolationLevel as Transaction.ISOLATION_LEVELS | undefined },
-        (t) => fn(t),
-      );
+      if (options.isolationLevel) {
+        await query(connection, `SET TRANSACTION ISOLATION LEVEL ${options.isolationLevel}`, []);
+      }
+      await query(connection, 'START TRANSACTION', []);
+      let result: T;
+      try {
+        result = await fn({ connection });
+        await query(connection, 'COMMIT', []);
+      } catch (err) {
+        // A failed ROLLBACK means a dead connection; the pool drops those when validating.
+        await query(connection, 'ROLLBACK', []).catch(() => undefined);
+        throw err;
+      }
+      return result;
     } catch (err) {
       if (attempt >= retries || !isDeadlock(err)) throw err;
       await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
+    } finally {
+      await pool.releaseConnection(connection);
     }
   }
 }

@@ -9,6 +9,8 @@ export interface LocalRedisCluster {
   nodes: string[];
   /** Keys held by each master (to see that data really spread over the nodes). */
   dbsizes(): Promise<number[]>;
+  /** Empties every node (the cluster is the test's own, so FLUSHALL is safe here). */
+  flushall(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -63,13 +65,15 @@ export async function startRedisCluster(): Promise<LocalRedisCluster> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (const port of ports) {
+    // A loaded machine (suites run in parallel) can take seconds to start three servers.
+    for (const [n, port] of ports.entries()) {
       for (let i = 0; ; i++) {
+        if (children[n]!.exitCode !== null) throw new Error(`redis-server on port ${port} exited`);
         try {
           execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'pipe' });
           break;
         } catch (err) {
-          if (i > 100) throw err;
+          if (i > 600) throw err;
           await new Promise((r) => setTimeout(r, 50));
         }
       }
@@ -104,6 +108,10 @@ export async function startRedisCluster(): Promise<LocalRedisCluster> {
       ports.map((p) =>
         Number(execFileSync('redis-cli', ['-p', String(p), 'dbsize'], { encoding: 'utf8' }).trim()),
       ),
+    flushall: async () => {
+      for (const p of ports)
+        execFileSync('redis-cli', ['-p', String(p), 'flushall'], { stdio: 'pipe' });
+    },
     stop,
   };
 }

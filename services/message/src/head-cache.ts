@@ -22,20 +22,29 @@ local function newer(seq, st, cs, cst)
   return seq > cs or (seq == cs and st > cst)
 end`;
 
-// KEYS[1]; ARGV: want message (1/0), new token, token ttl ms.
-// -> {1, s, st, m?} cached, or {0, token} to fill.
+// KEYS: one head key per conversation; ARGV: want message (1/0), new token, token ttl ms.
+// -> per key {1, s, st, m?} cached, or {0, token} to fill. A standalone Redis takes every key of
+// a request in one call (a script call costs Redis far more than the reads it makes); Redis
+// Cluster gets one call per key, auto-pipelined per node.
 const READ = `
-local v = redis.call('HMGET', KEYS[1], 's', 'st', 't')
-if v[1] then
-  if ARGV[1] == '1' and tonumber(v[2]) > 0 then
-    return {1, v[1], v[2], redis.call('HGET', KEYS[1], 'm')}
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 's', 'st', 't')
+  if v[1] then
+    if ARGV[1] == '1' and tonumber(v[2]) > 0 then
+      out[i] = {1, v[1], v[2], redis.call('HGET', key, 'm')}
+    else
+      out[i] = {1, v[1], v[2]}
+    end
+  elseif v[3] then
+    out[i] = {0, v[3]}
+  else
+    redis.call('HSET', key, 't', ARGV[2])
+    redis.call('PEXPIRE', key, ARGV[3])
+    out[i] = {0, ARGV[2]}
   end
-  return {1, v[1], v[2]}
 end
-if v[3] then return {0, v[3]} end
-redis.call('HSET', KEYS[1], 't', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {0, ARGV[2]}`;
+return out`;
 
 // KEYS[1]; ARGV: seq, st, message, ttl ms. After a commit (send or recall).
 const ADVANCE = `${NEWER}
@@ -69,7 +78,8 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1`;
 
 type Scripted = RedisClient & {
-  imHeadRead(key: string, wantMessage: string, token: string, ttlMs: number): Promise<unknown[]>;
+  imHeadRead(key: string, wantMessage: string, token: string, ttlMs: number): Promise<unknown[][]>;
+  imHeadReadMany(...args: (string | number)[]): Promise<unknown[][]>;
   imHeadAdvance(
     key: string,
     seq: number,
@@ -91,6 +101,7 @@ const defined = new WeakSet<RedisClient>();
 function scripted(redis: RedisClient): Scripted {
   if (!defined.has(redis)) {
     redis.defineCommand('imHeadRead', { numberOfKeys: 1, lua: READ });
+    redis.defineCommand('imHeadReadMany', { lua: READ });
     redis.defineCommand('imHeadAdvance', { numberOfKeys: 1, lua: ADVANCE });
     redis.defineCommand('imHeadFill', { numberOfKeys: 1, lua: FILL });
     defined.add(redis);
@@ -317,14 +328,17 @@ export class HeadCache {
     if (ids.length === 0) return [];
     const redis = scripted(this.redis);
     const token = randomBytes(9).toString('base64url');
+    const want = wantMessage ? '1' : '0';
     let replies: unknown[][];
     try {
-      // Auto-pipelined: one round trip for the whole list.
-      replies = await Promise.all(
-        ids.map((id) =>
-          redis.imHeadRead(headKey(id), wantMessage ? '1' : '0', token, TOKEN_TTL_MS),
-        ),
-      );
+      replies = this.redis.isCluster
+        ? // Auto-pipelined: one round trip per node for the whole list.
+          (
+            await Promise.all(
+              ids.map((id) => redis.imHeadRead(headKey(id), want, token, TOKEN_TTL_MS)),
+            )
+          ).map((reply) => reply[0]!)
+        : await redis.imHeadReadMany(ids.length, ...ids.map(headKey), want, token, TOKEN_TTL_MS);
     } catch (err) {
       this.options.onError(err, 'head.read');
       this.counter.inc({ cache: 'message_head', result: 'error' }, ids.length);
