@@ -28,7 +28,7 @@ function prepareParams(params: Params): Params {
 /** The mysql2 (callback API) connection Sequelize pools. */
 export interface DriverConnection {
   query(
-    options: { sql: string; values: unknown; namedPlaceholders?: boolean; typeCast?: boolean },
+    options: { sql: string; values: unknown; namedPlaceholders?: boolean },
     callback: (err: Error | null, result: unknown) => void,
   ): void;
 }
@@ -51,10 +51,6 @@ export function query(conn: DriverConnection, sql: string, params: Params): Prom
         sql,
         values: prepareParams(params),
         namedPlaceholders: !Array.isArray(params),
-        // mysql2's own compiled row parser (DATETIME -> Date in the connection's UTC zone,
-        // BIGINT -> number) instead of Sequelize's per-field callback, which costs more than
-        // the query on wide results.
-        typeCast: true,
       },
       (err, result) => (err ? reject(err) : resolve(result)),
     ),
