@@ -1,6 +1,7 @@
 import type { Counter, Registry } from 'prom-client';
 import type { RedisClient } from './client';
 import { cacheCounter } from './metrics';
+import { redisScript } from './script';
 
 export interface Codec<T> {
   encode(value: T): string;
@@ -25,38 +26,17 @@ const VERSION_TTL_MS = 24 * 3600_000;
 
 // A fill only lands if no invalidation happened since the reader looked, so a reader that loaded
 // a row before a write cannot put the old row back after the write's delete.
-const FILL = `
+const FILL = redisScript<number>(`
 local v = redis.call('GET', KEYS[2]) or ''
 if v ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1`;
+return 1`);
 
-const INVALIDATE = `
+const INVALIDATE = redisScript<number>(`
 redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[1])
-return 1`;
-
-type Scripted = RedisClient & {
-  imCacheFill(
-    data: string,
-    version: string,
-    expect: string,
-    value: string,
-    ttlMs: number,
-  ): Promise<number>;
-  imCacheInvalidate(data: string, version: string, ttlMs: number): Promise<number>;
-};
-
-const defined = new WeakSet<RedisClient>();
-function scripted(redis: RedisClient): Scripted {
-  if (!defined.has(redis)) {
-    redis.defineCommand('imCacheFill', { numberOfKeys: 2, lua: FILL });
-    redis.defineCommand('imCacheInvalidate', { numberOfKeys: 2, lua: INVALIDATE });
-    defined.add(redis);
-  }
-  return redis as Scripted;
-}
+return 1`);
 
 const versionKey = (key: string) => `${key}:v`;
 
@@ -99,7 +79,7 @@ export class CacheAside<T> {
   ): Promise<Map<string, T>> {
     const found = new Map<string, T>();
     if (keys.length === 0) return found;
-    const redis = scripted(this.options.redis);
+    const { redis } = this.options;
     let texts: (string | null)[];
     let versionOf: Map<string, string>;
     try {
@@ -149,11 +129,11 @@ export class CacheAside<T> {
   }
 
   private async invalidateInSlots(args: string[]): Promise<void> {
-    const redis = scripted(this.options.redis);
+    const { redis } = this.options;
     // One script per key pair: pairs of different keys may live in different cluster slots.
     await Promise.all(
       Array.from({ length: args.length / 2 }, (_, i) =>
-        redis.imCacheInvalidate(args[2 * i]!, args[2 * i + 1]!, VERSION_TTL_MS),
+        INVALIDATE.run(redis, [args[2 * i]!, args[2 * i + 1]!], [VERSION_TTL_MS]),
       ),
     );
   }
@@ -172,7 +152,7 @@ export class CacheAside<T> {
   }
 
   private async lookup(key: string, load: () => Promise<T | null>): Promise<T | null> {
-    const redis = scripted(this.options.redis);
+    const { redis } = this.options;
     let text: string | null;
     let version: string | null = null;
     try {
@@ -206,7 +186,7 @@ export class CacheAside<T> {
     const ttlMs = Math.round(ttlSeconds * 1000 * (1 + Math.random() * 0.1));
     const text = value === null ? NOT_FOUND : this.codec.encode(value);
     try {
-      await scripted(this.options.redis).imCacheFill(key, versionKey(key), version, text, ttlMs);
+      await FILL.run(this.options.redis, [key, versionKey(key)], [version, text, ttlMs]);
     } catch (err) {
       this.fail(err, 'fill');
     }

@@ -9,4 +9,6 @@ export {
 } from './client';
 export type { RedisClient, RedisConfig } from './client';
 export { cacheCounter } from './metrics';
+export { redisScript } from './script';
+export type { RedisScript } from './script';
 export type { CacheResult } from './metrics';

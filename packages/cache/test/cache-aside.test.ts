@@ -26,10 +26,16 @@ class Source {
   rows = new Map<string, Item>();
   loads = 0;
   delayMs = 0;
+  private readListeners: (() => void)[] = [];
+  /** Resolves when the next load has read its row (a test can then write "after" that read). */
+  nextRead(): Promise<void> {
+    return new Promise((r) => this.readListeners.push(r));
+  }
   async load(id: string): Promise<Item | null> {
     this.loads++;
     // The read happens now; the delay is the time until the loader gets to fill the cache.
     const row = this.rows.get(id);
+    for (const notify of this.readListeners.splice(0)) notify();
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     return row ? { ...row } : null;
   }
@@ -121,8 +127,9 @@ describe('CacheAside', () => {
     const id = fresh();
     source.rows.set(id, { id, value: 1 });
     source.delayMs = 50;
+    const read = source.nextRead();
     const slowRead = cache.get(key(id), () => source.load(id)); // loads value 1...
-    await new Promise((r) => setTimeout(r, 10));
+    await read;
     source.rows.set(id, { id, value: 2 }); // ...the write commits...
     await cache.invalidate(key(id)); // ...and invalidates while the reader is still loading
     expect((await slowRead)!.value).to.equal(1);

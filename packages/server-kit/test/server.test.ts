@@ -438,7 +438,10 @@ describe('server-kit', () => {
 
     const client = createUserServiceClient(`127.0.0.1:${port}`);
     const inFlight = client.getUser({ userId: 'drain-me' }, { timeoutMs: 10_000 });
-    await new Promise((r) => setTimeout(r, 100)); // the call is now being handled
+    await waitFor(() => output.includes('handling'), {
+      timeoutMs: 10_000,
+      what: 'the call to be handled',
+    });
     child.kill('SIGTERM');
     const { user } = await inFlight;
     expect(user!.userId).to.equal('drain-me');

@@ -16,11 +16,17 @@ export async function startConversationService(
 ) {
   const config = env.config('conversation', {
     ...overrides,
-    peers: { message: messageAddress, timeout_ms: 2000, ...overrides.peers },
+    // Generous: suites share two cores in CI; deadline tests set their own.
+    peers: { message: messageAddress, timeout_ms: 5000, ...overrides.peers },
   });
   const ctx = createServeContext(config);
   const running = await startInProcess(() => openConversationDeps(ctx), createServer);
-  const client: ConversationServicePromiseClient = createConversationServiceClient(running.address);
+  const client: ConversationServicePromiseClient = createConversationServiceClient(
+    running.address,
+    {
+      timeoutMs: 30_000,
+    },
+  );
   return {
     ...running,
     ctx,

@@ -78,11 +78,14 @@ export async function startGroupService(
 ) {
   const config = env.config('group', {
     ...overrides,
-    peers: { ...peers.peers, timeout_ms: 1000, ...overrides.peers },
+    // Generous: suites share two cores in CI; tests about deadlines and leases set their own.
+    peers: { ...peers.peers, timeout_ms: 5000, ...overrides.peers },
   });
   const ctx = createServeContext(config);
   const running = await startInProcess(() => openGroupDeps(ctx), createServer);
-  const client: GroupServicePromiseClient = createGroupServiceClient(running.address);
+  const client: GroupServicePromiseClient = createGroupServiceClient(running.address, {
+    timeoutMs: 30_000,
+  });
   return {
     ...running,
     ctx,

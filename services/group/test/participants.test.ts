@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createSequelize, openDatabase, type Sequelize } from '@im-repo/db';
+import { createSequelize, openDatabase, withTransaction, type Sequelize } from '@im-repo/db';
 import { ConversationType } from '@im-repo/proto/message';
 import { createTestEnvironment, waitFor, type TestEnvironment } from '@im-repo/testing';
 import { migrations } from '../src/migrations';
@@ -110,7 +110,8 @@ describe('GroupService: joins reach the conversation service (durable outbox)', 
 
   it('stops draining on close; a restarted service delivers what was queued', async () => {
     const own = await createTestEnvironment('groupclose');
-    const first = await startGroupService(own, peers);
+    // A 1 s deadline keeps the inline lease short enough for the wait below to outlast it.
+    const first = await startGroupService(own, peers, { peers: { timeout_ms: 1000 } });
     try {
       peers.conversation.down = true;
       const [owner, a] = makeUsers(peers, 2);
@@ -166,7 +167,7 @@ describe('GroupService: joins reach the conversation service (durable outbox)', 
     it('two concurrent claims take disjoint rows and lease them out of reach', async () => {
       const [repoA, repoB] = dbs.map((db) => new ParticipantOutboxRepository(db));
       const past = new Date(Date.now() - 1000);
-      await dbs[0]!.transaction(async (t) => {
+      await withTransaction(dbs[0]!, async (t) => {
         const ids = Array.from({ length: 50 }, (_, i) => `u${i}`);
         await repoA!.enqueue('g1', ids, past, past, t);
       });
@@ -188,7 +189,7 @@ describe('GroupService: joins reach the conversation service (durable outbox)', 
     it('a claim skips rows another replica holds locked instead of waiting for them', async () => {
       const [repoA, repoB] = dbs.map((db) => new ParticipantOutboxRepository(db));
       const past = new Date(Date.now() - 1000);
-      await dbs[0]!.transaction(async (t) => {
+      await withTransaction(dbs[0]!, async (t) => {
         await repoA!.enqueue('g2', ['a', 'b', 'c', 'd'], past, past, t);
       });
       const lease = () => new Date(Date.now() + 60_000);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { cacheCounter, type RedisClient } from '@im-repo/cache';
+import { cacheCounter, redisScript, type RedisClient } from '@im-repo/cache';
 import type { Counter, Registry } from 'prom-client';
 import { headKey } from './message.cache-keys';
 import type { ConversationHead, MessageRecord } from './message.types';
@@ -77,37 +77,10 @@ redis.call('HSET', KEYS[1], 's', ARGV[2], 'st', ARGV[3], 'm', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1`;
 
-type Scripted = RedisClient & {
-  imHeadRead(key: string, wantMessage: string, token: string, ttlMs: number): Promise<unknown[][]>;
-  imHeadReadMany(...args: (string | number)[]): Promise<unknown[][]>;
-  imHeadAdvance(
-    key: string,
-    seq: number,
-    st: number,
-    message: string,
-    ttlMs: number,
-  ): Promise<number>;
-  imHeadFill(
-    key: string,
-    token: string,
-    seq: number,
-    st: number,
-    message: string,
-    ttlMs: number,
-  ): Promise<number>;
-};
-
-const defined = new WeakSet<RedisClient>();
-function scripted(redis: RedisClient): Scripted {
-  if (!defined.has(redis)) {
-    redis.defineCommand('imHeadRead', { numberOfKeys: 1, lua: READ });
-    redis.defineCommand('imHeadReadMany', { lua: READ });
-    redis.defineCommand('imHeadAdvance', { numberOfKeys: 1, lua: ADVANCE });
-    redis.defineCommand('imHeadFill', { numberOfKeys: 1, lua: FILL });
-    defined.add(redis);
-  }
-  return redis as Scripted;
-}
+const readScript = redisScript<unknown[][]>(READ);
+/** Exported for a test that makes only this script fail. */
+export const advanceScript = redisScript<number>(ADVANCE);
+const fillScript = redisScript<number>(FILL);
 
 interface Encoded {
   i: string;
@@ -201,12 +174,10 @@ export class HeadCache {
 
   private async advanceOne(msg: MessageRecord): Promise<boolean> {
     try {
-      await scripted(this.redis).imHeadAdvance(
-        headKey(msg.conversationId),
-        msg.seq,
-        msg.status,
-        encode(msg),
-        this.ttlMs(this.options.ttlSeconds),
+      await advanceScript.run(
+        this.redis,
+        [headKey(msg.conversationId)],
+        [msg.seq, msg.status, encode(msg), this.ttlMs(this.options.ttlSeconds)],
       );
       return true;
     } catch (err) {
@@ -326,7 +297,6 @@ export class HeadCache {
     | null
   > {
     if (ids.length === 0) return [];
-    const redis = scripted(this.redis);
     const token = randomBytes(9).toString('base64url');
     const want = wantMessage ? '1' : '0';
     let replies: unknown[][];
@@ -335,10 +305,12 @@ export class HeadCache {
         ? // Auto-pipelined: one round trip per node for the whole list.
           (
             await Promise.all(
-              ids.map((id) => redis.imHeadRead(headKey(id), want, token, TOKEN_TTL_MS)),
+              ids.map((id) =>
+                readScript.run(this.redis, [headKey(id)], [want, token, TOKEN_TTL_MS]),
+              ),
             )
           ).map((reply) => reply[0]!)
-        : await redis.imHeadReadMany(ids.length, ...ids.map(headKey), want, token, TOKEN_TTL_MS);
+        : await readScript.run(this.redis, ids.map(headKey), [want, token, TOKEN_TTL_MS]);
     } catch (err) {
       this.options.onError(err, 'head.read');
       this.counter.inc({ cache: 'message_head', result: 'error' }, ids.length);
@@ -368,7 +340,7 @@ export class HeadCache {
   ): Promise<void> {
     const ttl = this.ttlMs(empty ? this.options.emptyTtlSeconds : this.options.ttlSeconds);
     try {
-      await scripted(this.redis).imHeadFill(headKey(id), token, seq, status, message, ttl);
+      await fillScript.run(this.redis, [headKey(id)], [token, seq, status, message, ttl]);
     } catch (err) {
       this.options.onError(err, 'head.fill');
     }

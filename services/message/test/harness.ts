@@ -128,7 +128,8 @@ export async function startMessageService(
     merge(
       {
         db: { pool_max: 8 },
-        peers: { ...peers.addresses, timeout_ms: 2000 },
+        // Generous: suites share two cores in CI; deadline tests set their own.
+        peers: { ...peers.addresses, timeout_ms: 10_000 },
         message: { outbox_interval_ms: 100 },
       },
       overrides,
@@ -136,7 +137,9 @@ export async function startMessageService(
   );
   const ctx = createServeContext(config);
   const running = await startInProcess(() => openMessageDeps(ctx), createServer);
-  const client: MessageServicePromiseClient = createMessageServiceClient(running.address);
+  const client: MessageServicePromiseClient = createMessageServiceClient(running.address, {
+    timeoutMs: 30_000,
+  });
   return {
     ...running,
     ctx,

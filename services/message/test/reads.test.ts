@@ -9,6 +9,7 @@ import {
   waitFor,
   type TestEnvironment,
 } from '@im-repo/testing';
+import { advanceScript } from '../src/head-cache';
 import {
   groupSend,
   startMessageService,
@@ -294,16 +295,20 @@ describe('reads: PullMessages, GetMaxSeqs, GetConversationHeads', () => {
           conversationId
         ];
       expect(await maxSeq()).to.equal(1);
-      const redis = svc.deps.redis as unknown as { imHeadAdvance: (...a: unknown[]) => unknown };
-      const real = redis.imHeadAdvance;
-      redis.imHeadAdvance = () => Promise.reject(new Error('Connection is closed.'));
+      // Only the head's advance fails, as in a blip between the commit and the cache update.
+      const redis = svc.deps.redis as unknown as { evalsha: (...a: unknown[]) => unknown };
+      const real = redis.evalsha;
+      redis.evalsha = (...args: unknown[]) =>
+        args[0] === advanceScript.sha
+          ? Promise.reject(new Error('Connection is closed.'))
+          : real.apply(svc.deps.redis, args);
       try {
         const { message } = await svc.client.sendMessage(textSend(q, p));
         expect(message!.seq).to.equal(2);
         // Served from the cache, which is behind: allowed, unlike ahead.
         expect(await maxSeq()).to.equal(1);
       } finally {
-        redis.imHeadAdvance = real;
+        redis.evalsha = real;
       }
       await waitFor(async () => (await maxSeq()) === 2, { what: 'the head to catch up' });
       const { heads } = await svc.client.getConversationHeads({

@@ -1,6 +1,6 @@
 import type { RedisClient } from '@im-repo/cache';
 import { bucketOf, dueKey } from './presence.cache-keys';
-import { withPresenceScripts, type PresenceScripts } from './presence.scripts';
+import { heartbeatScript, readScript, setOfflineScript, sweepScript } from './presence.scripts';
 import type { UserStatusRecord } from './presence.types';
 import { decodeStatus } from './status-codec';
 
@@ -20,14 +20,12 @@ export interface SweepResult {
  * gRPC. Changes are published by the scripts on `channel`.
  */
 export class PresenceRepository {
-  private readonly redis: PresenceScripts;
   private readonly clustered: boolean;
 
   constructor(
-    redis: RedisClient,
+    private readonly redis: RedisClient,
     private readonly channel: string,
   ) {
-    this.redis = withPresenceScripts(redis);
     this.clustered = redis.isCluster;
   }
 
@@ -38,14 +36,10 @@ export class PresenceRepository {
     ttlMs: number,
     maxDevices: number,
   ): Promise<HeartbeatResult> {
-    const [outcome, text] = await this.redis.imPresenceHeartbeat(
-      dueKey(bucketOf(userId)),
-      userId,
-      deviceId,
-      platform,
-      ttlMs,
-      this.channel,
-      maxDevices,
+    const [outcome, text] = await heartbeatScript.run(
+      this.redis,
+      [dueKey(bucketOf(userId))],
+      [userId, deviceId, platform, ttlMs, this.channel, maxDevices],
     );
     const status = decodeStatus(text);
     return outcome === 'ok'
@@ -55,11 +49,10 @@ export class PresenceRepository {
 
   /** deviceId '' removes every device. */
   async setOffline(userId: string, deviceId: string): Promise<UserStatusRecord> {
-    const text = await this.redis.imPresenceSetOffline(
-      dueKey(bucketOf(userId)),
-      userId,
-      deviceId,
-      this.channel,
+    const text = await setOfflineScript.run(
+      this.redis,
+      [dueKey(bucketOf(userId))],
+      [userId, deviceId, this.channel],
     );
     return decodeStatus(text);
   }
@@ -81,7 +74,11 @@ export class PresenceRepository {
     if (this.clustered) {
       replies = await Promise.all(
         [...byBucket].map(([bucket, ids]) =>
-          this.redis.imPresenceRead(dueKey(bucket), ...ids.map((id) => `1:${id}`)),
+          readScript.run(
+            this.redis,
+            [dueKey(bucket)],
+            ids.map((id) => `1:${id}`),
+          ),
         ),
       );
     } else {
@@ -91,7 +88,7 @@ export class PresenceRepository {
         keys.push(dueKey(bucket));
         for (const id of ids) entries.push(`${keys.length}:${id}`);
       }
-      replies = [await this.redis.imPresenceReadMany(keys.length, ...keys, ...entries)];
+      replies = [await readScript.run(this.redis, keys, entries)];
     }
     const found = new Map<string, UserStatusRecord>();
     for (const texts of replies) {
@@ -105,7 +102,11 @@ export class PresenceRepository {
 
   /** Removes and announces the expired devices of up to `limit` due users of one bucket. */
   async sweep(bucket: number, limit: number): Promise<SweepResult> {
-    const [due, expired] = await this.redis.imPresenceSweep(dueKey(bucket), limit, this.channel);
+    const [due, expired] = await sweepScript.run(
+      this.redis,
+      [dueKey(bucket)],
+      [limit, this.channel],
+    );
     return { due, expired };
   }
 }

@@ -1,4 +1,4 @@
-import type { RedisClient } from '@im-repo/cache';
+import { redisScript } from '@im-repo/cache';
 import { DEVICES, DUE, META, USER } from './presence.cache-keys';
 
 /**
@@ -156,41 +156,15 @@ end
 return { #due, expired }
 `;
 
-export type PresenceScripts = RedisClient & {
-  imPresenceHeartbeat(
-    due: string,
-    userId: string,
-    deviceId: string,
-    platform: number,
-    ttlMs: number,
-    channel: string,
-    maxDevices: number,
-  ): Promise<[string, string]>;
-  imPresenceSetOffline(
-    due: string,
-    userId: string,
-    deviceId: string,
-    channel: string,
-  ): Promise<string>;
-  /** One bucket (cluster-safe): `1:<uid>` entries. */
-  imPresenceRead(due: string, ...entries: string[]): Promise<string[]>;
-  /** Several buckets at once (standalone Redis only): numkeys, due keys, entries. */
-  imPresenceReadMany(...args: (string | number)[]): Promise<string[]>;
-  imPresenceSweep(due: string, limit: number, channel: string): Promise<[number, number]>;
-};
-
-const defined = new WeakSet<RedisClient>();
-
-/** Defines the scripts on a client once (EVALSHA, reloaded by ioredis after a Redis restart). */
-export function withPresenceScripts(redis: RedisClient): PresenceScripts {
-  if (!defined.has(redis)) {
-    // A fixed key count lets auto-pipelining route each call by its first key (cluster).
-    redis.defineCommand('imPresenceHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT });
-    redis.defineCommand('imPresenceSetOffline', { numberOfKeys: 1, lua: SET_OFFLINE });
-    redis.defineCommand('imPresenceRead', { numberOfKeys: 1, lua: READ });
-    redis.defineCommand('imPresenceReadMany', { lua: READ });
-    redis.defineCommand('imPresenceSweep', { numberOfKeys: 1, lua: SWEEP });
-    defined.add(redis);
-  }
-  return redis as PresenceScripts;
-}
+// Each script takes a fixed number of keys, so on Cluster it routes by its first key (a bucket).
+/** KEYS: due; ARGV: userId, deviceId, platform, ttlMs, channel, maxDevices -> [outcome, status]. */
+export const heartbeatScript = redisScript<[string, string]>(HEARTBEAT);
+/** KEYS: due; ARGV: userId, deviceId ('' = all), channel -> status. */
+export const setOfflineScript = redisScript<string>(SET_OFFLINE);
+/**
+ * KEYS: due keys (one on Cluster; any number on standalone Redis); ARGV: `<key index>:<uid>`
+ * entries -> statuses.
+ */
+export const readScript = redisScript<string[]>(READ);
+/** KEYS: due; ARGV: limit, channel -> [due users, users that lost a device]. */
+export const sweepScript = redisScript<[number, number]>(SWEEP);

@@ -19,10 +19,10 @@ export async function startPresenceService(
   const config = env.config('presence', overrides);
   const ctx = createServeContext(config);
   const running = await startInProcess(() => openPresenceDeps(ctx), createServer);
-  const client: PresenceServicePromiseClient = createPresenceServiceClient(
-    running.address,
-    clientOptions,
-  );
+  const client: PresenceServicePromiseClient = createPresenceServiceClient(running.address, {
+    timeoutMs: 30_000,
+    ...clientOptions,
+  });
   return {
     ...running,
     ctx,

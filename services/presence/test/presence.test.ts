@@ -209,7 +209,7 @@ describe('PresenceService', () => {
       const calls: string[] = [];
       repo.redis = new Proxy(real, {
         get: (target, prop) =>
-          typeof prop === 'string' && prop.startsWith('imPresenceRead')
+          prop === 'evalsha'
             ? (...args: unknown[]) => {
                 calls.push(prop);
                 return target[prop]!(...args);
@@ -220,7 +220,7 @@ describe('PresenceService', () => {
         const { statuses } = await svc.client.batchGetStatus({ userIds: ids });
         expect(statuses.map((s) => s.userId)).to.deep.equal(ids);
         expect(statuses.filter((s) => s.online)).to.have.length(50);
-        expect(calls).to.deep.equal(['imPresenceReadMany']);
+        expect(calls).to.deep.equal(['evalsha']);
       } finally {
         repo.redis = real;
       }

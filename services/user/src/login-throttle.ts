@@ -1,18 +1,14 @@
-import type { RedisClient } from '@im-repo/cache';
+import { redisScript, type RedisClient } from '@im-repo/cache';
 import { loginFailuresKey } from './user.cache-keys';
 
 // Counts the attempt before the password is checked, so concurrent guesses cannot all slip
 // under the limit; a success clears the count. -1 means blocked.
-const ATTEMPT = `
+const ATTEMPT = redisScript<number>(`
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 if n >= tonumber(ARGV[1]) then return -1 end
 n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return n`;
-
-type Scripted = RedisClient & {
-  imLoginAttempt(key: string, max: number, windowMs: number): Promise<number>;
-};
+return n`);
 
 export interface ThrottleOptions {
   maxFailures: number;
@@ -27,23 +23,18 @@ export interface ThrottleOptions {
  * keep working); the failure is logged and counted so operators see it.
  */
 export class LoginThrottle {
-  private readonly redis: Scripted;
-
   constructor(
-    redis: RedisClient,
+    private readonly redis: RedisClient,
     private readonly options: ThrottleOptions,
-  ) {
-    redis.defineCommand('imLoginAttempt', { numberOfKeys: 1, lua: ATTEMPT });
-    this.redis = redis as Scripted;
-  }
+  ) {}
 
   /** Records an attempt; false when the username is locked out. */
   async begin(username: string): Promise<boolean> {
     try {
-      const n = await this.redis.imLoginAttempt(
-        loginFailuresKey(username),
-        this.options.maxFailures,
-        this.options.windowSeconds * 1000,
+      const n = await ATTEMPT.run(
+        this.redis,
+        [loginFailuresKey(username)],
+        [this.options.maxFailures, this.options.windowSeconds * 1000],
       );
       return n !== -1;
     } catch (err) {

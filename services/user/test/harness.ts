@@ -8,7 +8,9 @@ export async function startUserService(env: TestEnvironment, overrides?: DeepPar
   const config = env.config('user', overrides);
   const ctx = createServeContext(config);
   const running = await startInProcess(() => openUserDeps(ctx), createServer);
-  const client: UserServicePromiseClient = createUserServiceClient(running.address);
+  const client: UserServicePromiseClient = createUserServiceClient(running.address, {
+    timeoutMs: 30_000,
+  });
   return {
     ...running,
     ctx,

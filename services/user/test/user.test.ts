@@ -267,7 +267,8 @@ describe('UserService', () => {
 
     it('unlocks when the window passes (configurable window)', async () => {
       const short = await startUserService(env, {
-        user: { login_max_failures: 2, login_window_seconds: 1 },
+        // Long enough that a loaded machine still makes the three calls inside one window.
+        user: { login_max_failures: 2, login_window_seconds: 2 },
       });
       try {
         const { user } = await short.client.register({
@@ -287,7 +288,7 @@ describe('UserService', () => {
           short.client.login({ username: user!.username, password: PASSWORD }),
           GrpcStatus.RESOURCE_EXHAUSTED,
         );
-        await new Promise((r) => setTimeout(r, 1100));
+        await new Promise((r) => setTimeout(r, 2100));
         const { user: ok } = await short.client.login({
           username: user!.username,
           password: PASSWORD,

@@ -71,7 +71,14 @@ export class Stack {
 
   config(s: ServiceName): Config {
     const peers = Object.fromEntries(SERVICES.map((p) => [p, this.address(p)]));
-    return this.env.config(s, { ...this.overrides[s], server: { port: this.ports[s] }, peers });
+    // A generous peer deadline: CI runs every suite at once on two cores, and a missed deadline
+    // on the send path's inline RecordMessages would (correctly) defer the record to the outbox,
+    // which the read-your-writes checks here would then see as a failure.
+    return this.env.config(s, {
+      ...this.overrides[s],
+      server: { port: this.ports[s] },
+      peers: { ...peers, timeout_ms: 15_000 },
+    });
   }
 
   async startService(s: ServiceName): Promise<void> {
@@ -91,7 +98,7 @@ export class Stack {
   }
 
   private makeClients() {
-    const opts = { timeoutMs: 10_000 };
+    const opts = { timeoutMs: 30_000 };
     return {
       user: createUserServiceClient(this.address('user'), opts),
       group: createGroupServiceClient(this.address('group'), opts),
