@@ -65,6 +65,17 @@ export class RecordOutboxRepository {
     }));
   }
 
+  /** Makes rows due now (their inline attempt failed: no need to wait out its lease). */
+  async makeDue(keys: OutboxKey[]): Promise<void> {
+    if (keys.length === 0) return;
+    await execute(
+      this.db,
+      `UPDATE message_outbox SET next_attempt_at = UTC_TIMESTAMP(3)
+       WHERE (conversation_id, seq) IN (?)`,
+      [keys.map((k) => [k.conversationId, k.seq])],
+    );
+  }
+
   async remove(keys: OutboxKey[]): Promise<void> {
     if (keys.length === 0) return;
     await execute(this.db, 'DELETE FROM message_outbox WHERE (conversation_id, seq) IN (?)', [

@@ -34,9 +34,9 @@ const keyOf = (r: { conversationId: string; seq: number }): OutboxKey => ({
  * Delivers ConversationService.RecordMessages for every durable send, at least once. Each batch
  * is tried inline (so the sender's own list is up to date when SendMessage returns); its outbox
  * rows, written in the send's transaction, stay until the conversation service confirms, and a
- * drainer re-sends what is due, so neither an outage nor a restart loses a record. After a
- * failure the inline attempt is skipped (sends do not wait on a dead peer) until the drainer gets
- * through again.
+ * drainer re-sends what is due, so neither an outage nor a restart loses a record. A batch whose
+ * inline attempt failed is due for the drainer at once, and later batches skip the inline attempt
+ * (sends do not wait on a dead peer) for a second, or until the drainer gets through again.
  */
 export class RecordOutbox {
   private skipInlineUntil = 0;
@@ -68,9 +68,23 @@ export class RecordOutbox {
     const records = messages.map(toRecord);
     if (await this.send(records, 'inline')) {
       this.removeSoon(records.map(keyOf));
-    } else {
-      this.skipInlineUntil = Date.now() + Math.max(1000, 2 * this.options.intervalMs);
+      return;
     }
+    this.skipInlineUntil = Date.now() + Math.max(1000, 2 * this.options.intervalMs);
+    await this.release(records.map(keyOf));
+  }
+
+  /**
+   * Makes rows due again after a failed call. Their lease only guarded the call, which is over;
+   * without this a peer back a moment later would get them a whole deadline later. The drainers'
+   * backoff paces the retries.
+   */
+  private async release(keys: OutboxKey[]): Promise<void> {
+    await this.repo
+      .makeDue(keys)
+      .catch((err: unknown) =>
+        this.options.logger.warn('outbox reschedule failed', { error: (err as Error).message }),
+      );
   }
 
   /**
@@ -125,6 +139,7 @@ export class RecordOutbox {
       const records = await this.repo.records(keys).catch(() => null);
       if (!records || !(await this.send(records, 'outbox'))) {
         this.failures++;
+        await this.release(keys);
         return;
       }
       this.failures = 0;

@@ -39,7 +39,6 @@ export interface PeerData {
   /** When set, RecordMessages fails with UNAVAILABLE. */
   conversationDown: boolean;
   /** RecordMessages calls, failed ones included. */
-  recordAttempts: number;
   batchGetUsersCalls: number;
 }
 
@@ -56,7 +55,6 @@ export async function startPeers(): Promise<Peers> {
     groups: new Map(),
     recordCalls: [],
     conversationDown: false,
-    recordAttempts: 0,
     batchGetUsersCalls: 0,
   };
   const group = (groupId: string) => {
@@ -93,7 +91,6 @@ export async function startPeers(): Promise<Peers> {
     }),
     createStandInServer(conversationService, {
       async recordMessages(req) {
-        data.recordAttempts++;
         if (data.conversationDown) throw new UnavailableError('DOWN', 'stand-in is down');
         data.recordCalls.push(req.records);
         return {};
