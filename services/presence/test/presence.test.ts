@@ -7,6 +7,7 @@ import {
   type TestEnvironment,
 } from '@im-repo/testing';
 import { bucketOf, devicesKey, dueKey, metaKey, userKey } from '../src/presence.cache-keys';
+import { readScript } from '../src/presence.scripts';
 import { heartbeat, startPresenceService, uniqueId, watch, type PresenceService } from './harness';
 
 describe('PresenceService', () => {
@@ -211,8 +212,9 @@ describe('PresenceService', () => {
         get: (target, prop) =>
           prop === 'evalsha'
             ? (...args: unknown[]) => {
-                calls.push(prop);
-                return target[prop]!(...args);
+                // Only the read script: the sweeper shares the client.
+                if (args[0] === readScript.sha) calls.push(prop);
+                return target[prop]!.apply(target, args);
               }
             : Reflect.get(target, prop),
       });
