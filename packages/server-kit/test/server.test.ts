@@ -8,7 +8,7 @@ import { createSequelize, pingDatabase } from '@im-repo/db';
 import { AppError, Code, NotFoundError } from '@im-repo/errors';
 import { createGroupServiceClient, groupService } from '@im-repo/proto/group';
 import { createUserServiceClient, userService } from '@im-repo/proto/user';
-import { decodeGrpcError, expectGrpcError, GrpcStatus, waitFor } from '@im-repo/testing';
+import { decodeGrpcError, expectGrpcError, freePort, GrpcStatus, waitFor } from '@im-repo/testing';
 import { expect } from 'chai';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { Writable } from 'node:stream';
@@ -405,10 +405,7 @@ describe('server-kit', () => {
 
   it('on SIGTERM lets an in-flight call finish, then exits 0', async function () {
     this.timeout(30_000);
-    const probe = createNetServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as { port: number }).port;
-    await new Promise<void>((r) => probe.close(() => r()));
+    const port = await freePort();
 
     const child = spawn(
       process.execPath,

@@ -37,3 +37,28 @@ export async function startInProcess<D extends { close(): Promise<void> }, S ext
     },
   };
 }
+
+/** Deadline of a test client's calls: generous, since CI runs every suite at once on two cores. */
+export const TEST_CLIENT_TIMEOUT_MS = 30_000;
+
+/**
+ * Adds a client of the running service (made by a proto client factory) with the test deadline;
+ * stop() closes it before stopping the service.
+ */
+export function withClient<
+  R extends { address: string; stop(): Promise<void> },
+  C extends { close(): void },
+>(
+  running: R,
+  makeClient: (address: string, options: { timeoutMs: number }) => C,
+): R & { client: C } {
+  const client = makeClient(running.address, { timeoutMs: TEST_CLIENT_TIMEOUT_MS });
+  return {
+    ...running,
+    client,
+    async stop() {
+      client.close();
+      await running.stop();
+    },
+  };
+}

@@ -1,8 +1,8 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports';
 
 export interface LocalRedisCluster {
   /** host:port seeds, for REDIS_CLUSTER_NODES / config.redis.cluster_nodes. */
@@ -12,14 +12,6 @@ export interface LocalRedisCluster {
   /** Empties every node (the cluster is the test's own, so FLUSHALL is safe here). */
   flushall(): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
 }
 
 /**

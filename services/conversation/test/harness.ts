@@ -1,11 +1,12 @@
-import { createServer as createNetServer } from 'node:net';
 import { type Config, type DeepPartial } from '@im-repo/config';
-import {
-  createConversationServiceClient,
-  type ConversationServicePromiseClient,
-} from '@im-repo/proto/conversation';
+import { createConversationServiceClient } from '@im-repo/proto/conversation';
 import { createServeContext } from '@im-repo/server-kit';
-import { createTestEnvironment, startInProcess, type TestEnvironment } from '@im-repo/testing';
+import {
+  createTestEnvironment,
+  startInProcess,
+  withClient,
+  type TestEnvironment,
+} from '@im-repo/testing';
 import { createServer, openConversationDeps } from '../src/server';
 import { MessageStandIn } from './message-stand-in';
 
@@ -21,21 +22,7 @@ export async function startConversationService(
   });
   const ctx = createServeContext(config);
   const running = await startInProcess(() => openConversationDeps(ctx), createServer);
-  const client: ConversationServicePromiseClient = createConversationServiceClient(
-    running.address,
-    {
-      timeoutMs: 30_000,
-    },
-  );
-  return {
-    ...running,
-    ctx,
-    client,
-    async stop() {
-      client.close();
-      await running.stop();
-    },
-  };
+  return { ...withClient(running, createConversationServiceClient), ctx };
 }
 
 export type ConversationService = Awaited<ReturnType<typeof startConversationService>>;
@@ -64,12 +51,3 @@ let counter = 0;
 /** An id unique within the run (ids are [A-Za-z0-9-]). */
 export const uid = (prefix = 'u') =>
   `${prefix}-${Date.now().toString(36)}${(counter++).toString(36)}`;
-
-/** A port nothing listens on. */
-export async function closedPort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

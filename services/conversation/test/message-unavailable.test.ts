@@ -5,10 +5,11 @@ import { ConversationType } from '@im-repo/proto/message';
 import {
   createTestEnvironment,
   expectGrpcError,
+  freePort,
   GrpcStatus,
   type TestEnvironment,
 } from '@im-repo/testing';
-import { closedPort, startConversationService, uid, type ConversationService } from './harness';
+import { startConversationService, uid, type ConversationService } from './harness';
 import { MessageStandIn } from './message-stand-in';
 
 describe('with the message service down', () => {
@@ -127,7 +128,7 @@ describe('with the message service down', () => {
   });
 
   it('a message service that never listened (closed port) is UNAVAILABLE too', async () => {
-    const other = await startConversationService(env, `127.0.0.1:${await closedPort()}`);
+    const other = await startConversationService(env, `127.0.0.1:${await freePort()}`);
     try {
       await expectGrpcError(
         other.client.listConversations({ userId: a, pageSize: 0, pageToken: '' }, opts),

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import type { ListConversationsResponse } from '@im-repo/proto/conversation';
-import { deleteRedisPrefix } from '@im-repo/testing';
+import { deleteRedisPrefix, freePort } from '@im-repo/testing';
 import { statementCount } from '@im-repo/db';
-import { closedPort, startConversationService, startStack, uid, type Stack } from './harness';
+import { startConversationService, startStack, uid, type Stack } from './harness';
 
 describe('ListConversations paging', () => {
   let stack: Stack;
@@ -112,7 +112,7 @@ describe('ListConversations paging', () => {
   it('with Redis unreachable, lists still work and page by keyset', async () => {
     const { userId, conversationIds } = await userWith(9);
     const noRedis = await startConversationService(stack.env, stack.messages.address, {
-      redis: { port: await closedPort(), command_timeout_ms: 200 },
+      redis: { port: await freePort(), command_timeout_ms: 200 },
     });
     try {
       const seen: string[] = [];

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { createServer as createTcpServer } from 'node:net';
 import { GroupRole, GroupStatus } from '@im-repo/proto/group';
 import {
   createTestEnvironment,
   deleteRedisPrefix,
   expectGrpcError,
+  freePort,
   GrpcStatus,
   type TestEnvironment,
 } from '@im-repo/testing';
@@ -18,15 +18,6 @@ import {
   type GroupService,
   type Peers,
 } from './harness';
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 describe('GroupService: cached reads and their invalidation', () => {
   let env: TestEnvironment;
@@ -215,7 +206,7 @@ describe('GroupService: cached reads and their invalidation', () => {
   });
 
   it('with Redis unreachable, reads and writes are served from MySQL', async () => {
-    const down = await startGroupService(env, peers, { redis: { port: await closedPort() } });
+    const down = await startGroupService(env, peers, { redis: { port: await freePort() } });
     try {
       const c = await castGroup(down, peers, 'noredis');
       const { group } = await down.client.getGroup({ groupId: c.groupId });

@@ -1,10 +1,10 @@
 import { type Config, type DeepPartial } from '@im-repo/config';
 import { UnavailableError } from '@im-repo/errors';
 import { conversationService, type AddParticipantsRequest } from '@im-repo/proto/conversation';
-import { createGroupServiceClient, type GroupServicePromiseClient } from '@im-repo/proto/group';
+import { createGroupServiceClient } from '@im-repo/proto/group';
 import { userService, type User } from '@im-repo/proto/user';
 import { createServeContext, createStandInServer } from '@im-repo/server-kit';
-import { startInProcess, type TestEnvironment } from '@im-repo/testing';
+import { startInProcess, withClient, type TestEnvironment } from '@im-repo/testing';
 import { createServer, openGroupDeps } from '../src/server';
 
 /**
@@ -83,18 +83,7 @@ export async function startGroupService(
   });
   const ctx = createServeContext(config);
   const running = await startInProcess(() => openGroupDeps(ctx), createServer);
-  const client: GroupServicePromiseClient = createGroupServiceClient(running.address, {
-    timeoutMs: 30_000,
-  });
-  return {
-    ...running,
-    ctx,
-    client,
-    async stop() {
-      client.close();
-      await running.stop();
-    },
-  };
+  return { ...withClient(running, createGroupServiceClient), ctx };
 }
 
 export type GroupService = Awaited<ReturnType<typeof startGroupService>>;

@@ -11,12 +11,11 @@ import {
   ContentType,
   ConversationType,
   createMessageServiceClient,
-  type MessageServicePromiseClient,
   type SendMessageRequest,
 } from '@im-repo/proto/message';
 import { userService } from '@im-repo/proto/user';
 import { createServeContext, createStandInServer, type GrpcServer } from '@im-repo/server-kit';
-import { startInProcess, type TestEnvironment } from '@im-repo/testing';
+import { startInProcess, withClient, type TestEnvironment } from '@im-repo/testing';
 import { createServer, openMessageDeps } from '../src/server';
 
 export interface StandInMember {
@@ -134,18 +133,7 @@ export async function startMessageService(
   );
   const ctx = createServeContext(config);
   const running = await startInProcess(() => openMessageDeps(ctx), createServer);
-  const client: MessageServicePromiseClient = createMessageServiceClient(running.address, {
-    timeoutMs: 30_000,
-  });
-  return {
-    ...running,
-    ctx,
-    client,
-    async stop() {
-      client.close();
-      await running.stop();
-    },
-  };
+  return { ...withClient(running, createMessageServiceClient), ctx };
 }
 
 function merge<T extends object>(base: T, over: object): T {

@@ -1,14 +1,9 @@
 import { type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { type Config, type DeepPartial } from '@im-repo/config';
-import {
-  createPresenceServiceClient,
-  Platform,
-  type PresenceServicePromiseClient,
-  type UserStatus,
-} from '@im-repo/proto/presence';
+import { createPresenceServiceClient, Platform, type UserStatus } from '@im-repo/proto/presence';
 import type { ClientOptions } from '@im-repo/proto';
 import { createServeContext } from '@im-repo/server-kit';
-import { startInProcess, waitFor, type TestEnvironment } from '@im-repo/testing';
+import { startInProcess, withClient, waitFor, type TestEnvironment } from '@im-repo/testing';
 import { createServer, openPresenceDeps } from '../src/server';
 
 export async function startPresenceService(
@@ -19,18 +14,11 @@ export async function startPresenceService(
   const config = env.config('presence', overrides);
   const ctx = createServeContext(config);
   const running = await startInProcess(() => openPresenceDeps(ctx), createServer);
-  const client: PresenceServicePromiseClient = createPresenceServiceClient(running.address, {
-    timeoutMs: 30_000,
-    ...clientOptions,
-  });
   return {
-    ...running,
+    ...withClient(running, (address, options) =>
+      createPresenceServiceClient(address, { ...options, ...clientOptions }),
+    ),
     ctx,
-    client,
-    async stop() {
-      client.close();
-      await running.stop();
-    },
   };
 }
 

@@ -4,13 +4,14 @@ import {
   createTestEnvironment,
   decodeGrpcError,
   expectGrpcError,
+  freePort,
   GrpcStatus,
   healthCheck,
   waitFor,
   type TestEnvironment,
 } from '@im-repo/testing';
 import { heartbeat, startPresenceService, uniqueId, watch, type PresenceService } from './harness';
-import { closedPort, RedisProxy } from './redis-proxy';
+import { RedisProxy } from './redis-proxy';
 
 const SERVICE = 'im.presence.v1.PresenceService';
 // One attempt per call: the test wants to see each failure, not grpc-js' retries of it.
@@ -51,7 +52,7 @@ describe('Redis down', () => {
   };
 
   it('unreachable from the start: every rpc is UNAVAILABLE and health is NOT_SERVING', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const svc = await startPresenceService(env, { redis: { port } }, NO_RETRY);
     try {
       await everyRpcIsUnavailable(svc);

@@ -1,25 +1,14 @@
 import { type Config, type DeepPartial } from '@im-repo/config';
-import { createUserServiceClient, type UserServicePromiseClient } from '@im-repo/proto/user';
+import { createUserServiceClient } from '@im-repo/proto/user';
 import { createServeContext } from '@im-repo/server-kit';
-import { startInProcess, type TestEnvironment } from '@im-repo/testing';
+import { startInProcess, withClient, type TestEnvironment } from '@im-repo/testing';
 import { createServer, openUserDeps } from '../src/server';
 
 export async function startUserService(env: TestEnvironment, overrides?: DeepPartial<Config>) {
   const config = env.config('user', overrides);
   const ctx = createServeContext(config);
   const running = await startInProcess(() => openUserDeps(ctx), createServer);
-  const client: UserServicePromiseClient = createUserServiceClient(running.address, {
-    timeoutMs: 30_000,
-  });
-  return {
-    ...running,
-    ctx,
-    client,
-    async stop() {
-      client.close();
-      await running.stop();
-    },
-  };
+  return { ...withClient(running, createUserServiceClient), ctx };
 }
 
 let counter = 0;

@@ -11,11 +11,10 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { DEFAULT_PORTS, loadConfig } from '@im-repo/config';
-import { createTestEnvironment, type TestEnvironment } from '@im-repo/testing';
+import { createTestEnvironment, freePort, type TestEnvironment } from '@im-repo/testing';
 import { expect } from 'chai';
 import mysql from 'mysql2/promise';
 import { buildWithoutDocker, type BuiltImage } from './support/docker-build';
@@ -41,17 +40,6 @@ function globalInstall(pkg: string, version: string, shimDir: string) {
   } else {
     throw new Error(`the Dockerfile installs ${pkg} globally; teach this test where to find it`);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The image's USER as uid/gid for spawn, when this test may switch users (root). */

@@ -1,4 +1,3 @@
-import { createServer as createNetServer } from 'node:net';
 import { SERVICES, type Config, type DeepPartial, type ServiceName } from '@im-repo/config';
 import {
   openConversationDeps,
@@ -13,7 +12,7 @@ import { createMessageServiceClient } from '@im-repo/proto/message';
 import { createPresenceServiceClient } from '@im-repo/proto/presence';
 import { createUserServiceClient } from '@im-repo/proto/user';
 import { createServeContext, type GrpcServer, type ServeContext } from '@im-repo/server-kit';
-import type { TestEnvironment } from '@im-repo/testing';
+import { freePort, TEST_CLIENT_TIMEOUT_MS, type TestEnvironment } from '@im-repo/testing';
 import { openUserDeps, createServer as createUserServer } from '@im-repo/user-service';
 
 interface Closable {
@@ -31,14 +30,6 @@ const BUILDERS: Record<
   conversation: { open: openConversationDeps, create: createConversationServer },
   presence: { open: openPresenceDeps, create: createPresenceServer },
 };
-
-async function freePort(): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((r) => probe.close(() => r()));
-  return port;
-}
 
 export type Overrides = Partial<Record<ServiceName, DeepPartial<Config>>>;
 
@@ -98,7 +89,7 @@ export class Stack {
   }
 
   private makeClients() {
-    const opts = { timeoutMs: 30_000 };
+    const opts = { timeoutMs: TEST_CLIENT_TIMEOUT_MS };
     return {
       user: createUserServiceClient(this.address('user'), opts),
       group: createGroupServiceClient(this.address('group'), opts),
