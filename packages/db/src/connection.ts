@@ -1,7 +1,8 @@
 import type { Config } from '@im-repo/config';
 import mysql from 'mysql2';
 import mysqlPromise from 'mysql2/promise';
-import { QueryTypes, Sequelize } from 'sequelize';
+import { Sequelize } from 'sequelize';
+import { select } from './sql';
 
 export type DbConfig = Config['db'];
 
@@ -67,7 +68,8 @@ export async function pingDatabase(sequelize: Sequelize, timeoutMs = 1000): Prom
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      sequelize.query('SELECT 1', { type: QueryTypes.SELECT }),
+      // Through the driver pool, the path every request's statements take.
+      select(sequelize, 'SELECT 1'),
       new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error('ping timed out')), timeoutMs);
       }),

@@ -1,5 +1,5 @@
 import { AlreadyExistsError, AppError, UnavailableError } from '@im-repo/errors';
-import { ConnectionError, DatabaseError, TimeoutError, UniqueConstraintError } from 'sequelize';
+import { ConnectionError, TimeoutError, UniqueConstraintError } from 'sequelize';
 
 // mysql2 / MariaDB codes that mean "the database cannot serve us right now".
 const UNAVAILABLE_CODES = new Set([
@@ -18,10 +18,14 @@ const UNAVAILABLE_CODES = new Set([
   'ER_OPTION_PREVENTS_STATEMENT', // read-only replica during failover
 ]);
 
-function driverCode(err: unknown): string | undefined {
-  const e = err as { parent?: { code?: string }; original?: { code?: string }; code?: string };
-  return e?.parent?.code ?? e?.original?.code ?? e?.code;
+/** The mysql2 error under a Sequelize wrapper, or the error itself (driver-level statements). */
+function driverError(err: unknown): { code?: string; sqlMessage?: string } | undefined {
+  const e = err as
+    { parent?: { code?: string }; original?: { code?: string }; code?: string } | undefined;
+  return e?.parent ?? e?.original ?? e;
 }
+
+const driverCode = (err: unknown) => driverError(err)?.code;
 
 export function isUniqueViolation(err: unknown): boolean {
   return err instanceof UniqueConstraintError || driverCode(err) === 'ER_DUP_ENTRY';
@@ -29,13 +33,7 @@ export function isUniqueViolation(err: unknown): boolean {
 
 /** Which unique key a duplicate hit (MySQL names it in the message: "for key 'users.username'"). */
 export function violatedKey(err: unknown): string | undefined {
-  const e = err as {
-    parent?: { sqlMessage?: string };
-    original?: { sqlMessage?: string };
-    sqlMessage?: string;
-  };
-  const message = e?.parent?.sqlMessage ?? e?.original?.sqlMessage ?? e?.sqlMessage ?? '';
-  const match = /for key '(?:[^'.]+\.)?([^']+)'/.exec(message);
+  const match = /for key '(?:[^'.]+\.)?([^']+)'/.exec(driverError(err)?.sqlMessage ?? '');
   return match?.[1];
 }
 
@@ -65,7 +63,8 @@ export function translateDbError(err: unknown): AppError | undefined {
       cause: err,
     });
   }
-  if (err instanceof DatabaseError && driverCode(err) === 'ER_LOCK_DEADLOCK') {
+  // Statements run on the driver throw mysql2's own errors, so this goes by the code alone.
+  if (driverCode(err) === 'ER_LOCK_DEADLOCK') {
     return new UnavailableError('DATABASE_CONTENTION', 'the database is busy, retry', {
       cause: err,
     });

@@ -15,5 +15,5 @@ export type { Migration, MigrationContext, MigrationStatus } from './migrations'
 export { execute, select, sqlTime, statementCount } from './sql';
 export type { Params, WriteResult } from './sql';
 export { withTransaction } from './transaction';
-export type { IsolationLevel, Transaction, TransactionOptions } from './transaction';
+export type { Transaction, TransactionOptions } from './transaction';
 export { QueryTypes, Sequelize } from 'sequelize';

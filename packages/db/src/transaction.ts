@@ -2,14 +2,9 @@ import type { Sequelize } from 'sequelize';
 import { isDeadlock } from './errors';
 import { driverPool, query, type DriverConnection } from './sql';
 
-export type IsolationLevel =
-  'READ UNCOMMITTED' | 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE';
-
 export interface TransactionOptions {
   /** Extra attempts after a deadlock or lock-wait timeout (InnoDB rolled the whole txn back). */
   retries?: number;
-  /** e.g. READ COMMITTED for a claim query that must not take gap locks. */
-  isolationLevel?: IsolationLevel;
 }
 
 /** An open transaction: pass it to select/execute to run statements inside it. */
@@ -33,9 +28,6 @@ export async function withTransaction<T>(
   for (let attempt = 0; ; attempt++) {
     const connection = await pool.getConnection({});
     try {
-      if (options.isolationLevel) {
-        await query(connection, `SET TRANSACTION ISOLATION LEVEL ${options.isolationLevel}`, []);
-      }
       await query(connection, 'START TRANSACTION', []);
       let result: T;
       try {

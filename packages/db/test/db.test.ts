@@ -197,6 +197,27 @@ describe('db', () => {
       });
     await Promise.all([lockBoth(20, 21), lockBoth(21, 20)]);
     expect(attempts).to.be.greaterThan(2);
+
+    // Without retries the victim's driver error reaches the caller as UNAVAILABLE, retryable.
+    const once = (first: number, second: number) =>
+      withTransaction(
+        db,
+        async (t) => {
+          await execute(db, 'UPDATE things SET note = ? WHERE id = ?', ['y', first], t);
+          await new Promise((r) => setTimeout(r, 100));
+          await execute(db, 'UPDATE things SET note = ? WHERE id = ?', ['y', second], t);
+        },
+        { retries: 0 },
+      ).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    const outcomes = await Promise.all([once(20, 21), once(21, 20)]);
+    const victims = outcomes.filter((e) => e !== undefined);
+    expect(victims).to.have.length(1);
+    const mapped = translateDbError(victims[0]);
+    expect(mapped).to.be.instanceOf(UnavailableError);
+    expect(mapped!.reason).to.equal('DATABASE_CONTENTION');
   });
 
   it('openDatabase creates a missing database and migrates it when auto_migrate is on', async () => {
