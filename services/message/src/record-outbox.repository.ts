@@ -65,14 +65,19 @@ export class RecordOutboxRepository {
     }));
   }
 
-  /** Makes rows due now (their inline attempt failed: no need to wait out its lease). */
-  async makeDue(keys: OutboxKey[]): Promise<void> {
+  /**
+   * Makes rows due again after a failed call, backing off per row: baseMs x 2^attempts, at most
+   * maxMs. The pacing lives in the row, so replicas share it instead of each retrying at once.
+   */
+  async release(keys: OutboxKey[], baseMs: number, maxMs: number): Promise<void> {
     if (keys.length === 0) return;
     await execute(
       this.db,
-      `UPDATE message_outbox SET next_attempt_at = UTC_TIMESTAMP(3)
+      `UPDATE message_outbox
+       SET next_attempt_at = UTC_TIMESTAMP(3)
+         + INTERVAL CAST(LEAST(?, ? * POW(2, attempts)) * 1000 AS UNSIGNED) MICROSECOND
        WHERE (conversation_id, seq) IN (?)`,
-      [keys.map((k) => [k.conversationId, k.seq])],
+      [maxMs, baseMs, keys.map((k) => [k.conversationId, k.seq])],
     );
   }
 

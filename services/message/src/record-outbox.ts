@@ -75,13 +75,13 @@ export class RecordOutbox {
   }
 
   /**
-   * Makes rows due again after a failed call. Their lease only guarded the call, which is over;
-   * without this a peer back a moment later would get them a whole deadline later. The drainers'
-   * backoff paces the retries.
+   * Hands rows back after a failed call. Their lease only guarded the call, which is over;
+   * without this a peer back a moment later would get them a whole deadline later. Each row
+   * waits its own backoff, so a dead peer sees one retry per row per backoff, not per replica.
    */
   private async release(keys: OutboxKey[]): Promise<void> {
     await this.repo
-      .makeDue(keys)
+      .release(keys, this.options.intervalMs, MAX_BACKOFF_MS)
       .catch((err: unknown) =>
         this.options.logger.warn('outbox reschedule failed', { error: (err as Error).message }),
       );
