@@ -15,22 +15,23 @@ export interface InProcess<D, S> {
 }
 
 /**
- * Starts one service in this process on a free port, the way its main.ts does:
- * open(deps) then create(server) then listen.
+ * Starts one service in this process, the way its main.ts does: open(deps) then create(server)
+ * then listen, on a free port unless given one (a restart on its old address).
  */
 export async function startInProcess<D extends { close(): Promise<void> }, S extends Listenable>(
   open: () => Promise<D>,
   create: (deps: D) => S,
+  port = 0,
 ): Promise<InProcess<D, S>> {
   const deps = await open();
   const server = create(deps);
-  const port = await server.listen(0, '127.0.0.1');
+  const bound = await server.listen(port, '127.0.0.1');
   let stopped: Promise<void> | undefined;
   return {
     deps,
     server,
-    port,
-    address: `127.0.0.1:${port}`,
+    port: bound,
+    address: `127.0.0.1:${bound}`,
     stop() {
       stopped ??= server.shutdown().then(() => deps.close());
       return stopped;

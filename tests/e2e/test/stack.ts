@@ -12,30 +12,37 @@ import { createMessageServiceClient } from '@im-repo/proto/message';
 import { createPresenceServiceClient } from '@im-repo/proto/presence';
 import { createUserServiceClient } from '@im-repo/proto/user';
 import { createServeContext, type GrpcServer, type ServeContext } from '@im-repo/server-kit';
-import { freePort, TEST_CLIENT_TIMEOUT_MS, type TestEnvironment } from '@im-repo/testing';
+import {
+  freePort,
+  startInProcess,
+  TEST_CLIENT_TIMEOUT_MS,
+  type InProcess,
+  type TestEnvironment,
+} from '@im-repo/testing';
 import { openUserDeps, createServer as createUserServer } from '@im-repo/user-service';
 
-interface Closable {
-  close(): Promise<void>;
-}
+/** How main.ts builds a service (open deps, create the server), on a given port. */
+const starter =
+  <D extends { close(): Promise<void> }>(
+    open: (ctx: ServeContext) => Promise<D>,
+    create: (deps: D) => GrpcServer,
+  ) =>
+  (ctx: ServeContext, port: number): Promise<InProcess<unknown, GrpcServer>> =>
+    startInProcess(() => open(ctx), create, port);
 
-// How main.ts builds each service; e2e does the same, in one process, on fixed free ports.
-const BUILDERS: Record<
-  ServiceName,
-  { open(ctx: ServeContext): Promise<Closable>; create(deps: never): GrpcServer }
-> = {
-  user: { open: openUserDeps, create: createUserServer },
-  group: { open: openGroupDeps, create: createGroupServer },
-  message: { open: openMessageDeps, create: createMessageServer },
-  conversation: { open: openConversationDeps, create: createConversationServer },
-  presence: { open: openPresenceDeps, create: createPresenceServer },
+const STARTERS: Record<ServiceName, ReturnType<typeof starter>> = {
+  user: starter(openUserDeps, createUserServer),
+  group: starter(openGroupDeps, createGroupServer),
+  message: starter(openMessageDeps, createMessageServer),
+  conversation: starter(openConversationDeps, createConversationServer),
+  presence: starter(openPresenceDeps, createPresenceServer),
 };
 
 export type Overrides = Partial<Record<ServiceName, DeepPartial<Config>>>;
 
 /** All five services wired to each other through config.peers, as in production. */
 export class Stack {
-  private running = new Map<ServiceName, { deps: Closable; server: GrpcServer }>();
+  private running = new Map<ServiceName, InProcess<unknown, GrpcServer>>();
   private ports = {} as Record<ServiceName, number>;
   readonly clients;
 
@@ -73,19 +80,15 @@ export class Stack {
   }
 
   async startService(s: ServiceName): Promise<void> {
-    const builder = BUILDERS[s];
-    const deps = await builder.open(createServeContext(this.config(s)));
-    const server = builder.create(deps as never);
-    await server.listen(this.ports[s], '127.0.0.1');
-    this.running.set(s, { deps, server });
+    const ctx = createServeContext(this.config(s));
+    this.running.set(s, await STARTERS[s](ctx, this.ports[s]));
   }
 
   async stopService(s: ServiceName): Promise<void> {
     const r = this.running.get(s);
     if (!r) return;
     this.running.delete(s);
-    await r.server.shutdown();
-    await r.deps.close();
+    await r.stop();
   }
 
   private makeClients() {
