@@ -22,16 +22,8 @@ export interface ActivityUpsert {
   lastSentAt: Date;
 }
 
-/** A user row a record creates if missing; readSeq only ever raises an existing one. */
+/** A user row to create if missing (what happens to an existing one is the writer's rule). */
 export interface UserRowUpsert {
-  userId: string;
-  conversationId: string;
-  kind: ConversationKind;
-  peerId: string;
-  readSeq: number;
-}
-
-export interface NewUserRow {
   userId: string;
   conversationId: string;
   kind: ConversationKind;
@@ -41,6 +33,10 @@ export interface NewUserRow {
 
 const KIND_CODE: Record<ConversationKind, number> = { single: 1, group: 2 };
 const kindOf = (code: number): ConversationKind => (code === 2 ? 'group' : 'single');
+
+// A record only ever raises an existing row's read_seq (updated_at moves with it).
+const RAISE_READ_SEQ = `updated_at = IF(VALUES(read_seq) > read_seq, VALUES(updated_at), updated_at),
+  read_seq = GREATEST(read_seq, VALUES(read_seq))`;
 
 // Rows per multi-row statement: keeps a statement well under max_allowed_packet.
 const ROWS_PER_STATEMENT = 1000;
@@ -158,9 +154,7 @@ export class ConversationRepository {
     now: Date,
   ): Promise<void> {
     const sortedActivity = [...activity].sort((a, b) => cmp(a.conversationId, b.conversationId));
-    const sortedRows = [...userRows].sort(
-      (a, b) => cmp(a.userId, b.userId) || cmp(a.conversationId, b.conversationId),
-    );
+    const sortedRows = [...userRows].sort(byUserRowKey);
     await withTransaction(
       this.db,
       async (t) => {
@@ -168,7 +162,7 @@ export class ConversationRepository {
           await this.upsertActivity(part, now, t);
         }
         for (const part of chunks(sortedRows, ROWS_PER_STATEMENT)) {
-          await this.upsertUserRows(part, now, t);
+          await this.writeUserRows(part, now, RAISE_READ_SEQ, t);
         }
       },
       { retries: 5 },
@@ -176,28 +170,10 @@ export class ConversationRepository {
   }
 
   /** Creates the rows that are missing; existing rows are left exactly as they are. */
-  async insertMissing(rows: NewUserRow[], now: Date): Promise<void> {
-    const sorted = [...rows].sort(
-      (a, b) => cmp(a.userId, b.userId) || cmp(a.conversationId, b.conversationId),
-    );
-    for (const part of chunks(sorted, ROWS_PER_STATEMENT)) {
+  async insertMissing(rows: UserRowUpsert[], now: Date): Promise<void> {
+    for (const part of chunks([...rows].sort(byUserRowKey), ROWS_PER_STATEMENT)) {
       // A no-op update rather than INSERT IGNORE, which would also swallow other errors.
-      await execute(
-        this.db,
-        `INSERT INTO user_conversations
-           (user_id, conversation_id, conversation_type, peer_id, read_seq, created_at, updated_at)
-         VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}
-         ON DUPLICATE KEY UPDATE user_id = user_id`,
-        part.flatMap((r) => [
-          r.userId,
-          r.conversationId,
-          KIND_CODE[r.kind],
-          r.peerId,
-          r.readSeq,
-          now,
-          now,
-        ]),
-      );
+      await this.writeUserRows(part, now, 'user_id = user_id');
     }
   }
 
@@ -217,15 +193,19 @@ export class ConversationRepository {
     );
   }
 
-  private async upsertUserRows(part: UserRowUpsert[], now: Date, t: Transaction) {
+  /** One multi-row INSERT of user rows; onDuplicate says what an existing row gets. */
+  private async writeUserRows(
+    part: UserRowUpsert[],
+    now: Date,
+    onDuplicate: string,
+    t?: Transaction,
+  ) {
     await execute(
       this.db,
       `INSERT INTO user_conversations
          (user_id, conversation_id, conversation_type, peer_id, read_seq, created_at, updated_at)
        VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}
-       ON DUPLICATE KEY UPDATE
-         updated_at = IF(VALUES(read_seq) > read_seq, VALUES(updated_at), updated_at),
-         read_seq = GREATEST(read_seq, VALUES(read_seq))`,
+       ON DUPLICATE KEY UPDATE ${onDuplicate}`,
       part.flatMap((r) => [
         r.userId,
         r.conversationId,
@@ -244,3 +224,7 @@ export class ConversationRepository {
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** Key order of user rows, the order concurrent writers lock them in. */
+const byUserRowKey = (a: UserRowUpsert, b: UserRowUpsert) =>
+  cmp(a.userId, b.userId) || cmp(a.conversationId, b.conversationId);
