@@ -72,6 +72,8 @@ export async function runClosedLoop(
         }
       } catch (err) {
         if (measuring) {
+          // A failed call took its time too (a deadline, say): leaving it out would flatter p99.
+          histogram.record(performance.now() - t0);
           calls++;
           errors++;
           firstError ??= (err as Error).message;

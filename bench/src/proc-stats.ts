@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
@@ -39,6 +39,21 @@ export function findPids(...fragments: string[]): number[] {
     }
   }
   return pids;
+}
+
+/**
+ * Node processes running `script` in the working directory `dir` (not the `sh -c` wrapper a
+ * package manager's start script leaves around them).
+ */
+export function findNodePidsIn(dir: string, script: string): number[] {
+  return findPids(script).filter((pid) => {
+    try {
+      const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+      return /(^|\/)node$/.test(argv0) && readlinkSync(`/proc/${pid}/cwd`) === dir;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** The server-side processes a scenario is charged for. */

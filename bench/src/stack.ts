@@ -1,13 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { credentials, loadPackageDefinition, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { DEFAULT_PORTS, loadConfig, SERVICES, type ServiceName } from '@im-repo/config';
-import { Redis } from 'ioredis';
+import { loadConfig, SERVICES, type ServiceName } from '@im-repo/config';
+import { deleteRedisPrefix, freePort, healthCheck, waitFor } from '@im-repo/testing';
 import mysql from 'mysql2/promise';
-import { findPids, type Watched } from './proc-stats';
+import { findPids, findNodePidsIn, type Watched } from './proc-stats';
 
 export const ROOT = join(__dirname, '..', '..');
 
@@ -35,52 +32,20 @@ function startFlags(service: ServiceName): string[] {
   return rest.slice(0, -1);
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
-function storePids(): Watched[] {
+/** The MySQL server (mariadbd or mysqld) and the Redis server on the configured port. */
+function storePids(redisPort: number): Watched[] {
   return [
-    ...findPids('mariadbd').map((pid) => ({ label: 'mariadbd', pid })),
-    ...findPids('redis-server', ':6379').map((pid) => ({ label: 'redis-server', pid })),
+    ...[...findPids('mariadbd'), ...findPids('mysqld')].map((pid) => ({ label: 'mariadbd', pid })),
+    ...findPids('redis-server', `:${redisPort}`).map((pid) => ({ label: 'redis-server', pid })),
   ];
 }
 
-type HealthStub = {
-  Check(
-    req: { service: string },
-    opts: { deadline: number },
-    cb: (e: ServiceError | null, r: { status: string }) => void,
-  ): void;
-  close(): void;
-};
-
-export async function waitServing(address: string, timeoutMs = 60_000): Promise<void> {
-  const def = loadSync(require.resolve('grpc-health-check/proto/health/v1/health.proto'), {
-    enums: String,
+const waitServing = (address: string) =>
+  waitFor(async () => (await healthCheck(address, '', 1000)) === 'SERVING', {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+    what: `${address} to be SERVING`,
   });
-  const Health = (loadPackageDefinition(def) as any).grpc.health.v1.Health; // eslint-disable-line @typescript-eslint/no-explicit-any
-  const client: HealthStub = new Health(address, credentials.createInsecure());
-  const deadline = Date.now() + timeoutMs;
-  try {
-    for (;;) {
-      const status = await new Promise<string>((resolve) =>
-        client.Check({ service: '' }, { deadline: Date.now() + 1000 }, (err, res) =>
-          resolve(err ? 'DOWN' : res.status),
-        ),
-      );
-      if (status === 'SERVING') return;
-      if (Date.now() > deadline) throw new Error(`${address} not SERVING after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  } finally {
-    client.close();
-  }
-}
 
 /**
  * Starts every service as its own process (node services/<s>/dist/main.js) on free ports,
@@ -95,26 +60,35 @@ export async function startStack(options: {
   nodeFlags?: string[];
   log: (line: string) => void;
 }): Promise<Stack> {
-  const base = loadConfig('user');
+  // The services get CONFIG_FILE='' below, so the bench reads no file either: one database.
+  const base = loadConfig('user', { file: '' });
   const stamp = Date.now();
   if (options.useRunning) {
     const addresses = Object.fromEntries(
-      SERVICES.map((s) => [s, loadConfig(s).peers[s].replace('0.0.0.0', '127.0.0.1')]),
+      SERVICES.map((s) => [
+        s,
+        loadConfig(s, { file: '' }).peers[s].replace('0.0.0.0', '127.0.0.1'),
+      ]),
     ) as Record<ServiceName, string>;
     const servicePids: Partial<Record<ServiceName, number>> = {};
     for (const s of SERVICES) {
-      const [pid] = findPids(`services/${s}/dist/main.js`);
+      // Started by their start script: `node ... dist/main.js` in the service's folder.
+      const [pid] = findNodePidsIn(join(ROOT, 'services', s), 'dist/main.js');
       if (pid) servicePids[s] = pid;
+      else options.log(`no process found for ${s}: its CPU is not counted`);
     }
     return {
       addresses,
       metricsUrls: Object.fromEntries(
-        SERVICES.map((s) => [s, `http://127.0.0.1:${loadConfig(s).server.metrics_port}/metrics`]),
+        SERVICES.map((s) => [
+          s,
+          `http://127.0.0.1:${loadConfig(s, { file: '' }).server.metrics_port}/metrics`,
+        ]),
       ),
       servicePids,
       dbName: base.db.name,
       redisPrefix: base.redis.key_prefix,
-      storePids: storePids(),
+      storePids: storePids(base.redis.port),
       stop: async () => undefined,
     };
   }
@@ -193,7 +167,7 @@ export async function startStack(options: {
     servicePids,
     dbName,
     redisPrefix,
-    storePids: storePids(),
+    storePids: storePids(base.redis.port),
     async stop() {
       await Promise.all(
         children.map(
@@ -213,20 +187,7 @@ export async function startStack(options: {
       });
       await conn.query(`DROP DATABASE IF EXISTS \`${dbName}\``);
       await conn.end();
-      const redis = new Redis({
-        host: base.redis.host,
-        port: base.redis.port,
-        password: base.redis.password || undefined,
-      });
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await redis.unlink(...keys);
-      } while (cursor !== '0');
-      redis.disconnect();
+      await deleteRedisPrefix(redisPrefix);
     },
   };
 }
-
-export { DEFAULT_PORTS };

@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { loadConfig } from '@im-repo/config';
 import { GetUserRequest } from '@im-repo/proto/user';
+import { freePort } from '@im-repo/testing';
 import mysql from 'mysql2/promise';
 import { RawPool } from '../clients';
 import { type Scenario } from '../scenario';
-import { freePort } from '../stack';
 
 export const ceiling: Scenario = {
   name: 'ceiling',
@@ -50,7 +50,8 @@ const DDL = [
 ];
 
 async function rawPool(dbName: string, connections: number) {
-  const db = loadConfig('user').db;
+  // No config file, as for the services the bench starts: the same MySQL they use.
+  const db = loadConfig('user', { file: '' }).db;
   const pool = mysql.createPool({
     host: db.host,
     port: db.port,
