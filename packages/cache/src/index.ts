@@ -1,12 +1,6 @@
 export { CacheAside } from './cache-aside';
 export type { CacheAsideOptions, Codec } from './cache-aside';
-export {
-  createRedis,
-  isRedisUnavailable,
-  pingRedis,
-  translateRedisError,
-  waitForRedis,
-} from './client';
+export { createRedis, pingRedis, translateRedisError, waitForRedis } from './client';
 export type { RedisClient, RedisConfig } from './client';
 export { cacheCounter } from './metrics';
 export { redisScript } from './script';
