@@ -115,8 +115,10 @@ describe('conversation records outbox', () => {
   it('a failed call, inline or drained, hands its records back at once, not after its lease', async function () {
     this.timeout(60_000);
     // A 60 s deadline, so a lease of about 60 s: delivery within the 30 s below means each
-    // failed call released its rows instead of leaving them leased.
-    const patient = await startMessageService(env, peers, { peers: { timeout_ms: 60_000 } });
+    // failed call released its rows instead of leaving them leased. Its own database, so no
+    // other instance's drainer takes (and fails) its rows.
+    const own = await createTestEnvironment('message-outbox-release');
+    const patient = await startMessageService(own, peers, { peers: { timeout_ms: 60_000 } });
     try {
       const { x, y, conversationId } = await users();
       peers.data.conversationDown = true;
@@ -135,6 +137,7 @@ describe('conversation records outbox', () => {
       });
     } finally {
       await patient.stop();
+      await own.teardown();
     }
   });
 
