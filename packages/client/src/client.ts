@@ -20,6 +20,11 @@ interface AnyMethod {
   responseDeserialize: (value: Buffer) => unknown;
 }
 
+/** A ts-proto message type, as far as filling in a partial request goes. */
+interface PartialCodec {
+  fromPartial(value: unknown): unknown;
+}
+
 type RequestOf<M> = M extends { requestSerialize: (value: infer Req) => Buffer } ? Req : never;
 type ResponseOf<M> = M extends { responseDeserialize: (value: Buffer) => infer Res } ? Res : never;
 
@@ -112,7 +117,14 @@ export function createClient<D extends object>(
   const methods: Record<string, unknown> = { close: () => client.close(), raw: client };
   for (const [name, raw] of Object.entries(service.definition)) {
     const method = raw as AnyMethod;
-    const serialize = method.requestSerialize as (value: unknown) => Buffer;
+    const encode = method.requestSerialize as (value: unknown) => Buffer;
+    // With the message types at hand, a request may leave fields out (as plain JavaScript
+    // callers do): fromPartial fills in the defaults the encoder expects.
+    const rpc = method.path.slice(method.path.lastIndexOf('/') + 1);
+    const requestType = service.messages?.[`${rpc}Request`] as PartialCodec | undefined;
+    const serialize = requestType?.fromPartial
+      ? (value: unknown) => encode(requestType.fromPartial(value))
+      : encode;
     if (method.responseStream) {
       methods[name] = (request: unknown, overrides?: CallOverrides) => {
         const metadata = options.metadata?.()?.clone() ?? new Metadata();

@@ -1,4 +1,5 @@
 import { createClient, type ClientOptions, type PromiseClient } from './client';
+import * as messages from './gen/im/conversation/v1/conversation';
 import { ConversationServiceService } from './gen/im/conversation/v1/conversation';
 import type { ServiceInfo } from './service-info';
 
@@ -8,6 +9,7 @@ export const conversationService: ServiceInfo<typeof ConversationServiceService>
   name: 'im.conversation.v1.ConversationService',
   package: 'im.conversation.v1',
   protoFile: 'im/conversation/v1/conversation.proto',
+  messages,
   definition: ConversationServiceService,
 };
 

@@ -1,4 +1,5 @@
 import { createClient, type ClientOptions, type PromiseClient } from './client';
+import * as messages from './gen/im/group/v1/group';
 import { GroupServiceService } from './gen/im/group/v1/group';
 import type { ServiceInfo } from './service-info';
 
@@ -9,6 +10,7 @@ export const groupService: ServiceInfo<typeof GroupServiceService> = {
   package: 'im.group.v1',
   protoFile: 'im/group/v1/group.proto',
   nonIdempotent: ['CreateGroup', 'DismissGroup', 'LeaveGroup', 'TransferOwnership'],
+  messages,
   definition: GroupServiceService,
 };
 

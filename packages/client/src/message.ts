@@ -1,4 +1,5 @@
 import { createClient, type ClientOptions, type PromiseClient } from './client';
+import * as messages from './gen/im/message/v1/message';
 import { MessageServiceService } from './gen/im/message/v1/message';
 import type { ServiceInfo } from './service-info';
 
@@ -8,6 +9,7 @@ export const messageService: ServiceInfo<typeof MessageServiceService> = {
   name: 'im.message.v1.MessageService',
   package: 'im.message.v1',
   protoFile: 'im/message/v1/message.proto',
+  messages,
   definition: MessageServiceService,
 };
 

@@ -1,4 +1,5 @@
 import { createClient, type ClientOptions, type PromiseClient } from './client';
+import * as messages from './gen/im/presence/v1/presence';
 import { PresenceServiceService } from './gen/im/presence/v1/presence';
 import type { ServiceInfo } from './service-info';
 
@@ -8,6 +9,7 @@ export const presenceService: ServiceInfo<typeof PresenceServiceService> = {
   name: 'im.presence.v1.PresenceService',
   package: 'im.presence.v1',
   protoFile: 'im/presence/v1/presence.proto',
+  messages,
   definition: PresenceServiceService,
 };
 

@@ -12,6 +12,8 @@ export interface ServiceInfo<D extends object = object> {
    * retried. Every other rpc is idempotent (SendMessage through client_msg_id).
    */
   nonIdempotent?: string[];
+  /** The package's ts-proto message types by name (<Rpc>Request among them), if at hand. */
+  messages?: Record<string, unknown>;
   /** The ts-proto grpc-js service definition. */
   definition: D;
 }

@@ -1,4 +1,5 @@
 import { createClient, type ClientOptions, type PromiseClient } from './client';
+import * as messages from './gen/im/user/v1/user';
 import { UserServiceService } from './gen/im/user/v1/user';
 import type { ServiceInfo } from './service-info';
 
@@ -9,6 +10,7 @@ export const userService: ServiceInfo<typeof UserServiceService> = {
   package: 'im.user.v1',
   protoFile: 'im/user/v1/user.proto',
   nonIdempotent: ['Register', 'ChangePassword', 'DeleteUser'],
+  messages,
   definition: UserServiceService,
 };
 

@@ -1,10 +1,5 @@
 import { ConversationServiceService } from './gen/im/conversation/v1/conversation';
-import {
-  createClient,
-  type ClientOptions,
-  type PromiseClient,
-  type ServiceInfo,
-} from './client';
+import { createClient, type ClientOptions, type PromiseClient, type ServiceInfo } from './client';
 
 export * from './gen/im/conversation/v1/conversation';
 

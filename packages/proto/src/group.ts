@@ -1,10 +1,5 @@
 import { GroupServiceService } from './gen/im/group/v1/group';
-import {
-  createClient,
-  type ClientOptions,
-  type PromiseClient,
-  type ServiceInfo,
-} from './client';
+import { createClient, type ClientOptions, type PromiseClient, type ServiceInfo } from './client';
 
 export * from './gen/im/group/v1/group';
 

@@ -1,10 +1,5 @@
 import { MessageServiceService } from './gen/im/message/v1/message';
-import {
-  createClient,
-  type ClientOptions,
-  type PromiseClient,
-  type ServiceInfo,
-} from './client';
+import { createClient, type ClientOptions, type PromiseClient, type ServiceInfo } from './client';
 
 export * from './gen/im/message/v1/message';
 

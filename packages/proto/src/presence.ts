@@ -1,10 +1,5 @@
 import { PresenceServiceService } from './gen/im/presence/v1/presence';
-import {
-  createClient,
-  type ClientOptions,
-  type PromiseClient,
-  type ServiceInfo,
-} from './client';
+import { createClient, type ClientOptions, type PromiseClient, type ServiceInfo } from './client';
 
 export * from './gen/im/presence/v1/presence';
 

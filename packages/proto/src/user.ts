@@ -1,10 +1,5 @@
 import { UserServiceService } from './gen/im/user/v1/user';
-import {
-  createClient,
-  type ClientOptions,
-  type PromiseClient,
-  type ServiceInfo,
-} from './client';
+import { createClient, type ClientOptions, type PromiseClient, type ServiceInfo } from './client';
 
 export * from './gen/im/user/v1/user';
 
