@@ -3,6 +3,7 @@
 // arguments examples/grpcurl/walkthrough.sh uses (`-plaintext -d JSON ADDRESS SERVICE/METHOD`),
 // learns the method through the server's reflection, as grpcurl does, and prints the answer as
 // proto3 JSON (lowerCamelCase, int64 as strings, bytes as base64, zero values left out).
+import { Buffer } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
