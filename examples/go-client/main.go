@@ -1,5 +1,6 @@
 // A Go client of im-repo's user service: registers a user, then reads the reason of an error.
 // Build: generate the stubs (README, "Go client"), then `go build` in GOPATH or module mode.
+// grpc.WithInsecure rather than insecure.NewCredentials: it also builds with Debian 12's grpc 1.33.
 package main
 
 import (
