@@ -3,7 +3,7 @@ export type { CallContext } from './context';
 export { mapError, translatePeerError } from './error-mapping';
 export type { ErrorTranslator } from './error-mapping';
 export { HealthMonitor } from './health';
-export type { HealthCheck } from './health';
+export type { Dependency, HealthCheck, HealthChecks } from './health';
 export { createLogger } from './logger';
 export type { Logger } from './logger';
 export { createMetrics, startMetricsServer } from './metrics';

@@ -10,7 +10,7 @@ import { Code, codeName } from '@im-repo/errors';
 import type { ServiceInfo } from '@im-repo/proto';
 import { REQUEST_ID_HEADER, runInContext, type CallContext } from './context';
 import { mapError, translatePeerError, type ErrorTranslator } from './error-mapping';
-import { HealthMonitor, type HealthCheck } from './health';
+import { HealthMonitor, type HealthChecks } from './health';
 import type { Logger } from './logger';
 import { createMetrics, type GrpcMetrics } from './metrics';
 import { addReflection } from './reflection';
@@ -41,8 +41,8 @@ export interface GrpcServerOptions<D extends object> {
   handlers: ServiceHandlers<D>;
   logger: Logger;
   metrics?: GrpcMetrics;
-  /** Named dependency checks behind grpc.health.v1 (e.g. mysql, redis). */
-  healthChecks?: Record<string, HealthCheck>;
+  /** Named dependencies behind grpc.health.v1 and dependency_up (e.g. mysql, redis). */
+  healthChecks?: HealthChecks;
   healthIntervalMs?: number;
   /** Library errors to caller-visible ones (db, redis); peers' errors are always relayed. */
   translators?: ErrorTranslator[];
@@ -79,7 +79,12 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
     'grpc.max_receive_message_length': 8 * 1024 * 1024,
     'grpc.enable_channelz': 0,
   });
-  const health = new HealthMonitor(service.name, options.healthChecks ?? {}, logger);
+  const health = new HealthMonitor(
+    service.name,
+    options.healthChecks ?? {},
+    logger,
+    metrics.registry,
+  );
 
   const implementation: UntypedServiceImplementation = {};
   const definition = tolerantDefinition(service as ServiceInfo);

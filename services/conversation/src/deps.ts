@@ -8,6 +8,7 @@ import {
 import {
   peerClientOptions,
   type GrpcMetrics,
+  type HealthChecks,
   type Logger,
   type ServeContext,
 } from '@im-repo/server-kit';
@@ -69,7 +70,10 @@ export async function openConversationDeps({
   };
 }
 
-export const healthChecks = (deps: Pick<ConversationDeps, 'sequelize' | 'redis'>) => ({
-  mysql: () => pingDatabase(deps.sequelize),
-  redis: () => pingRedis(deps.redis),
+/** MySQL is the store; Redis only a cache this service serves around (degraded, not down). */
+export const healthChecks = (
+  deps: Pick<ConversationDeps, 'sequelize' | 'redis'>,
+): HealthChecks => ({
+  mysql: { check: () => pingDatabase(deps.sequelize), required: true },
+  redis: { check: () => pingRedis(deps.redis), required: false },
 });

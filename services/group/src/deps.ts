@@ -13,6 +13,7 @@ import { createUserServiceClient } from '@im-repo/proto/user';
 import {
   peerClientOptions,
   type GrpcMetrics,
+  type HealthChecks,
   type Logger,
   type ServeContext,
 } from '@im-repo/server-kit';
@@ -131,7 +132,8 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
   };
 }
 
-export const healthChecks = (deps: Pick<GroupDeps, 'sequelize' | 'redis'>) => ({
-  mysql: () => pingDatabase(deps.sequelize),
-  redis: () => pingRedis(deps.redis),
+/** MySQL is the store; Redis only a cache this service serves around (degraded, not down). */
+export const healthChecks = (deps: Pick<GroupDeps, 'sequelize' | 'redis'>): HealthChecks => ({
+  mysql: { check: () => pingDatabase(deps.sequelize), required: true },
+  redis: { check: () => pingRedis(deps.redis), required: false },
 });

@@ -7,6 +7,7 @@ import { createUserServiceClient } from '@im-repo/proto/user';
 import {
   peerClientOptions,
   type GrpcMetrics,
+  type HealthChecks,
   type Logger,
   type ServeContext,
 } from '@im-repo/server-kit';
@@ -162,7 +163,8 @@ function rateLimited(log: (op: string, error: string, suppressed: number) => voi
   };
 }
 
-export const healthChecks = (deps: Pick<MessageDeps, 'sequelize' | 'redis'>) => ({
-  mysql: () => pingDatabase(deps.sequelize),
-  redis: () => pingRedis(deps.redis),
+/** MySQL is the store; Redis only a cache this service serves around (degraded, not down). */
+export const healthChecks = (deps: Pick<MessageDeps, 'sequelize' | 'redis'>): HealthChecks => ({
+  mysql: { check: () => pingDatabase(deps.sequelize), required: true },
+  redis: { check: () => pingRedis(deps.redis), required: false },
 });

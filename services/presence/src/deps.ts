@@ -1,6 +1,6 @@
 import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
-import type { GrpcMetrics, Logger, ServeContext } from '@im-repo/server-kit';
+import type { GrpcMetrics, HealthChecks, Logger, ServeContext } from '@im-repo/server-kit';
 import { Gauge } from 'prom-client';
 import { ExpirySweeper } from './expiry-sweeper';
 import { eventsChannel } from './presence.cache-keys';
@@ -81,8 +81,10 @@ export async function openPresenceDeps({
   };
 }
 
-export const healthChecks = (deps: Pick<PresenceDeps, 'redis' | 'hub'>) => ({
-  redis: () => pingRedis(deps.redis),
-  // Without the subscription, WatchStatus cannot work: not serving either.
-  pubsub: () => deps.hub.ensureSubscribed(),
+/** Redis is presence's store: without it (or without the subscription WatchStatus needs), down. */
+export const healthChecks = (deps: Pick<PresenceDeps, 'redis' | 'hub'>): HealthChecks => ({
+  redis: {
+    check: async () => (await pingRedis(deps.redis)) && (await deps.hub.ensureSubscribed()),
+    required: true,
+  },
 });
