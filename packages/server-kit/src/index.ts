@@ -13,6 +13,8 @@ export { peerClientOptions } from './peers';
 export { createServeContext, serve } from './serve';
 export type { Running, ServeContext } from './serve';
 export { createGrpcServer } from './server';
+export { configuredServerOptions } from './server-options';
+export { callerIdentities, internalCallerGuard, mutualTls } from './internal-callers';
 export { createStandInServer } from './stand-in';
 export type {
   GrpcServer,
@@ -22,5 +24,5 @@ export type {
   UnaryHandler,
 } from './server';
 export { clientCredentials, serverCredentials } from './tls';
-export type { TlsConfig } from './tls';
+export type { TlsConfig, TlsFiles } from './tls';
 export * as validate from './validate';

@@ -9,3 +9,5 @@ export { startRedisCluster } from './redis-cluster';
 export type { LocalRedisCluster } from './redis-cluster';
 export { healthCheck } from './health';
 export { freePort } from './ports';
+export { createPki } from './pki';
+export type { LeafSpec, Pki } from './pki';

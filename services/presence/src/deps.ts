@@ -37,7 +37,11 @@ export async function openPresenceDeps({
   const subscriber = createRedis(config.redis, { autoResubscribe: false });
   subscriber.on('error', () => undefined);
   const channel = eventsChannel(config.redis.key_prefix);
-  const repo = new PresenceRepository(redis, channel);
+  const repo = new PresenceRepository(
+    redis,
+    channel,
+    config.presence.last_seen_ttl_seconds * 1000,
+  );
   const hub = new StatusHub(subscriber, channel, logger);
   await Promise.all([
     waitForRedis(redis, 2000),
