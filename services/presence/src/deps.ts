@@ -37,11 +37,7 @@ export async function openPresenceDeps({
   const subscriber = createRedis(config.redis, { autoResubscribe: false });
   subscriber.on('error', () => undefined);
   const channel = eventsChannel(config.redis.key_prefix);
-  const repo = new PresenceRepository(
-    redis,
-    channel,
-    config.presence.last_seen_ttl_seconds * 1000,
-  );
+  const repo = new PresenceRepository(redis, channel, config.presence.last_seen_ttl_seconds * 1000);
   const hub = new StatusHub(subscriber, channel, logger);
   await Promise.all([
     waitForRedis(redis, 2000),
@@ -67,6 +63,7 @@ export async function openPresenceDeps({
   const domain = new PresenceDomain(repo, hub, {
     defaultTtlSeconds: config.presence.default_ttl_seconds,
     maxDevices: config.presence.max_devices_per_user,
+    maxWatchStreams: config.presence.max_watch_streams,
   });
   return {
     config,
