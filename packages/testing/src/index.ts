@@ -1,4 +1,4 @@
-export { createTestEnvironment, deleteRedisPrefix } from './environment';
+export { createTestEnvironment, deleteRedisPrefix, redisKeysWithoutTtl } from './environment';
 export type { TestEnvironment } from './environment';
 export { decodeGrpcError, expectGrpcError, GrpcStatus } from './grpc-assert';
 export type { DecodedError } from './grpc-assert';

@@ -40,7 +40,10 @@ export function createPki(leaves: LeafSpec[]): Pki {
   );
   for (const leaf of leaves) {
     const ext = leaf.san ? [`subjectAltName=${leaf.san}`] : [];
-    writeFileSync(join(dir, `${leaf.name}.ext`), `${['basicConstraints=CA:FALSE', ...ext].join('\n')}\n`);
+    writeFileSync(
+      join(dir, `${leaf.name}.ext`),
+      `${['basicConstraints=CA:FALSE', ...ext].join('\n')}\n`,
+    );
     ssl(
       'req',
       '-newkey',
