@@ -104,6 +104,7 @@ export async function openMessageDeps({
       // Leaves most of the pool to reads and the drainer; batches of one conversation queue
       // on its row lock anyway.
       maxInflight: Math.max(1, Math.min(8, Math.floor(config.db.pool_max / 3))),
+      maxQueued: config.message.send_queue_max,
     },
   );
   const domain = new MessageDomain(

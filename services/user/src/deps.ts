@@ -54,7 +54,10 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
   const domain = new UserDomain(
     new UserRepository(sequelize),
     cache,
-    new PasswordHasher(config.user.scrypt_cost),
+    new PasswordHasher(config.user.scrypt_cost, {
+      concurrency: config.user.hash_concurrency,
+      queueMax: config.user.hash_queue_max,
+    }),
     throttle,
   );
   return {

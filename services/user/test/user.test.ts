@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import winston from 'winston';
 import {
   createTestEnvironment,
+  decodeGrpcError,
   expectGrpcError,
   GrpcStatus,
   healthCheck,
@@ -500,6 +501,37 @@ describe('UserService', () => {
         expect(metrics).to.match(/cache_requests_total\{cache="user",result="error"\} [1-9]/);
       } finally {
         await noRedis.stop();
+      }
+    });
+  });
+
+  describe('overload', () => {
+    it('hashes at most PASSWORD_HASH_CONCURRENCY passwords at once; past the queue a login is RESOURCE_EXHAUSTED OVERLOADED at once', async () => {
+      // A slow hash (N = 2^16), one at a time, one waiting: a spray of 30 logins overflows it.
+      const tight = await startUserService(env, {
+        user: { scrypt_cost: 1 << 16, hash_concurrency: 1, hash_queue_max: 1 },
+      });
+      try {
+        const outcomes = await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            tight.client
+              .login({ username: uniqueName(`spray${i}`), password: 'wrong-password' })
+              .then(
+                () => 'OK',
+                (err: unknown) => decodeGrpcError(err).reason,
+              ),
+          ),
+        );
+        const overloaded = outcomes.filter((r) => r === 'OVERLOADED').length;
+        expect(overloaded, outcomes.join()).to.be.greaterThan(0);
+        expect(
+          outcomes.filter((r) => r !== 'OVERLOADED' && r !== 'INVALID_CREDENTIALS'),
+        ).to.deep.equal([]);
+        // Nothing stays stuck: a login with room works.
+        const { user } = await register();
+        await tight.client.login({ username: user!.username, password: PASSWORD });
+      } finally {
+        await tight.stop();
       }
     });
   });
