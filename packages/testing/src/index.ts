@@ -6,6 +6,8 @@ export { waitFor } from './wait';
 export { startInProcess, TEST_CLIENT_TIMEOUT_MS, withClient } from './in-process';
 export type { InProcess } from './in-process';
 export { startRedisCluster } from './redis-cluster';
+export { startRedisServer } from './redis-server';
+export type { LocalRedis } from './redis-server';
 export type { LocalRedisCluster } from './redis-cluster';
 export { healthCheck } from './health';
 export { freePort } from './ports';

@@ -7,6 +7,8 @@ import {
   expectGrpcError,
   GrpcStatus,
   healthCheck,
+  startRedisServer,
+  type LocalRedis,
   type TestEnvironment,
 } from '@im-repo/testing';
 import { expect } from 'chai';
@@ -108,4 +110,74 @@ describe('degraded mode: every service with Redis down (API.md v1.1 "Health and 
       GrpcStatus.UNAVAILABLE,
     );
   });
+});
+
+describe('degraded mode: a Redis that answers but refuses (OOM, READONLY)', function () {
+  this.timeout(90_000);
+  let env: TestEnvironment;
+  let redis: LocalRedis;
+  let stack: Stack;
+  const run = Date.now().toString(36);
+
+  before(async () => {
+    env = await createTestEnvironment('refusing');
+    redis = await startRedisServer();
+    const own = { redis: { port: redis.port, command_timeout_ms: 1000 } };
+    stack = await Stack.start(env, Object.fromEntries(SERVICES.map((s) => [s, own])));
+  });
+  after(async () => {
+    await stack?.stop();
+    await redis?.stop();
+    await env?.teardown();
+  });
+
+  const heartbeat = (userId: string) =>
+    stack.clients.presence.heartbeat({
+      userId,
+      deviceId: 'd1',
+      platform: Platform.PLATFORM_WEB,
+      ttlSeconds: 30,
+    });
+
+  /** The MySQL-backed path still works end to end: register, log in, read. */
+  async function servedFromMysql(label: string) {
+    const userId = `${label}-${run}`;
+    await stack.clients.user.register({
+      userId,
+      username: `r_${userId.replace(/-/g, '_')}`,
+      password: 'password-1',
+      nickname: label,
+      avatarUrl: '',
+    });
+    await stack.clients.user.login({
+      username: `r_${userId.replace(/-/g, '_')}`,
+      password: 'password-1',
+    });
+    expect((await stack.clients.user.getUser({ userId })).user!.nickname).to.equal(label);
+  }
+
+  for (const [name, refuse, restore] of [
+    [
+      'OOM (maxmemory reached, noeviction)',
+      ['config', 'set', 'maxmemory', '1'],
+      ['config', 'set', 'maxmemory', '0'],
+    ],
+    ['READONLY (a replica)', ['replicaof', '127.0.0.1', '1'], ['replicaof', 'no', 'one']],
+  ] as const) {
+    it(`${name}: presence is UNAVAILABLE (not INTERNAL), the others serve from MySQL`, async () => {
+      await heartbeat(`p-${run}`);
+      redis.cli('config', 'set', 'maxmemory-policy', 'noeviction');
+      redis.cli(...refuse);
+      try {
+        await expectGrpcError(heartbeat(`p-${run}`), GrpcStatus.UNAVAILABLE, 'REDIS_UNAVAILABLE');
+        await servedFromMysql(name.slice(0, 3).toLowerCase());
+        for (const s of MYSQL_BACKED) {
+          expect(await healthCheck(stack.address(s)), s).to.equal('SERVING');
+        }
+      } finally {
+        redis.cli(...restore);
+      }
+      await heartbeat(`p-${run}`);
+    });
+  }
 });
