@@ -1,6 +1,6 @@
 export { currentContext, outgoingMetadata, REQUEST_ID_HEADER } from './context';
 export type { CallContext } from './context';
-export { mapError, translatePeerError } from './error-mapping';
+export { mapError, relayPeerError, translatePeerError } from './error-mapping';
 export type { ErrorTranslator } from './error-mapping';
 export { HealthMonitor } from './health';
 export type { Dependency, HealthCheck, HealthChecks } from './health';
@@ -10,6 +10,8 @@ export { createMetrics, startMetricsServer } from './metrics';
 export type { GrpcMetrics } from './metrics';
 export { decodeErrorInfo, peerError } from './peer-error';
 export { peerClientOptions } from './peers';
+export { createPeerClient } from './peer-client';
+export type { PeerClient } from './peer-client';
 export { createServeContext, serve } from './serve';
 export type { Running, ServeContext } from './serve';
 export { createGrpcServer } from './server';

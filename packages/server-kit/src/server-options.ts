@@ -4,10 +4,7 @@ import type { GrpcServerOptions } from './server';
 /** The server settings every service takes from its config, in one place. */
 export function configuredServerOptions(
   config: Config,
-): Pick<
-  GrpcServerOptions<object>,
-  'tls' | 'healthIntervalMs' | 'shutdownTimeoutMs' | 'keepalive'
-> {
+): Pick<GrpcServerOptions<object>, 'tls' | 'healthIntervalMs' | 'shutdownTimeoutMs' | 'keepalive'> {
   return {
     tls: config.tls,
     healthIntervalMs: config.server.health_interval_ms,

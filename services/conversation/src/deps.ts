@@ -2,14 +2,11 @@ import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
 import {
-  createMessageServiceClient,
-  type MessageServicePromiseClient,
-} from '@im-repo/proto/message';
-import {
-  peerClientOptions,
+  createPeerClient,
   type GrpcMetrics,
   type HealthChecks,
   type Logger,
+  type PeerClient,
   type ServeContext,
 } from '@im-repo/server-kit';
 import { ConversationDomain } from './conversation.domain';
@@ -24,7 +21,7 @@ export interface ConversationDeps {
   metrics: GrpcMetrics;
   sequelize: Sequelize;
   redis: RedisClient;
-  messageClient: MessageServicePromiseClient;
+  messageClient: PeerClient<'message'>;
   domain: ConversationDomain;
   close(): Promise<void>;
 }
@@ -42,7 +39,7 @@ export async function openConversationDeps({
   const redis = createRedis(config.redis);
   redis.on('error', () => undefined); // failures surface per command and in health
   await waitForRedis(redis, 2000);
-  const messageClient = createMessageServiceClient(config.peers.message, peerClientOptions(config));
+  const messageClient = createPeerClient(config, 'message');
   const cursors = new ListCursorStore(redis, {
     ttlSeconds: config.conversation.list_cursor_ttl_seconds,
     registry: metrics.registry,

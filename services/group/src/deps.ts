@@ -8,10 +8,8 @@ import {
 } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
-import { createConversationServiceClient } from '@im-repo/proto/conversation';
-import { createUserServiceClient } from '@im-repo/proto/user';
 import {
-  peerClientOptions,
+  createPeerClient,
   type GrpcMetrics,
   type HealthChecks,
   type Logger,
@@ -93,11 +91,8 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
       codec: memberCodec,
     }),
   };
-  const userClient = createUserServiceClient(config.peers.user, peerClientOptions(config));
-  const conversationClient = createConversationServiceClient(
-    config.peers.conversation,
-    peerClientOptions(config),
-  );
+  const userClient = createPeerClient(config, 'user');
+  const conversationClient = createPeerClient(config, 'conversation');
   const outboxRepository = new ParticipantOutboxRepository(sequelize);
   const outbox = new ParticipantOutbox(outboxRepository, conversationClient, {
     intervalMs: OUTBOX_INTERVAL_MS,

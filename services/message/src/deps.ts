@@ -1,11 +1,8 @@
 import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
-import { createConversationServiceClient } from '@im-repo/proto/conversation';
-import { createGroupServiceClient } from '@im-repo/proto/group';
-import { createUserServiceClient } from '@im-repo/proto/user';
 import {
-  peerClientOptions,
+  createPeerClient,
   type GrpcMetrics,
   type HealthChecks,
   type Logger,
@@ -56,10 +53,9 @@ export async function openMessageDeps({
     logger.warn('redis failed, served without it', { op, error, suppressed }),
   );
 
-  const peers = peerClientOptions(config);
-  const users = createUserServiceClient(config.peers.user, peers);
-  const groups = createGroupServiceClient(config.peers.group, peers);
-  const conversations = createConversationServiceClient(config.peers.conversation, peers);
+  const users = createPeerClient(config, 'user');
+  const groups = createPeerClient(config, 'group');
+  const conversations = createPeerClient(config, 'conversation');
 
   const messageMetrics = createMessageMetrics(metrics.registry);
   const repository = new MessageRepository(sequelize);
