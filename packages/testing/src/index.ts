@@ -1,4 +1,4 @@
-export { createTestEnvironment, deleteRedisPrefix } from './environment';
+export { createTestEnvironment, deleteRedisPrefix, redisKeysWithoutTtl } from './environment';
 export type { TestEnvironment } from './environment';
 export { decodeGrpcError, expectGrpcError, GrpcStatus } from './grpc-assert';
 export type { DecodedError } from './grpc-assert';
@@ -6,6 +6,10 @@ export { waitFor } from './wait';
 export { startInProcess, TEST_CLIENT_TIMEOUT_MS, withClient } from './in-process';
 export type { InProcess } from './in-process';
 export { startRedisCluster } from './redis-cluster';
+export { startRedisServer } from './redis-server';
+export type { LocalRedis } from './redis-server';
 export type { LocalRedisCluster } from './redis-cluster';
 export { healthCheck } from './health';
 export { freePort } from './ports';
+export { createPki } from './pki';
+export type { LeafSpec, Pki } from './pki';
