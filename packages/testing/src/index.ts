@@ -9,3 +9,5 @@ export { startRedisCluster } from './redis-cluster';
 export type { LocalRedisCluster } from './redis-cluster';
 export { healthCheck } from './health';
 export { freePort } from './ports';
+export { createTestEvents, TEST_NATS_URL } from './events';
+export type { StoredEvent, TestEvents } from './events';
