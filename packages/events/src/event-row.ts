@@ -54,7 +54,8 @@ export function eventHead(bytes: Uint8Array): EventHead {
     else if (wire === 5) pos += 4;
     else if (wire === 2) {
       const length = varint();
-      if (number === 1) eventId = Buffer.from(bytes.buffer, bytes.byteOffset + pos, length).toString('utf8');
+      if (number === 1)
+        eventId = Buffer.from(bytes.buffer, bytes.byteOffset + pos, length).toString('utf8');
       else if (number >= 10) field = number;
       pos += length;
     } else throw new Error(`unexpected wire type ${wire} in an event`);

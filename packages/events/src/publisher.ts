@@ -73,7 +73,9 @@ export class EventPublisher {
     const ready = connection.then((nc) => publisher.attach(nc));
     const waited = await Promise.race([
       ready.then(() => 'ready' as const),
-      new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), options.connectWaitMs ?? 5000).unref()),
+      new Promise<'waiting'>((r) =>
+        setTimeout(() => r('waiting'), options.connectWaitMs ?? 5000).unref(),
+      ),
     ]);
     if (waited === 'waiting') {
       options.logger.warn('events: NATS does not answer yet; events wait in the outbox', {
@@ -141,10 +143,14 @@ export class EventPublisher {
             const head = eventHead(row.payload);
             const path = PATH_BY_FIELD.get(head.field);
             if (!path) throw new Error(`event payload field ${head.field} is unknown`);
-            await js.publish(eventSubject(this.settings.subjectPrefix, path, row.key), row.payload, {
-              msgID: head.eventId,
-              timeout: this.options.publishTimeoutMs ?? 2000,
-            });
+            await js.publish(
+              eventSubject(this.settings.subjectPrefix, path, row.key),
+              row.payload,
+              {
+                msgID: head.eventId,
+                timeout: this.options.publishTimeoutMs ?? 2000,
+              },
+            );
             delivered.push(row.id);
           } catch (err) {
             failure ??= err;

@@ -41,7 +41,11 @@ export async function createTestEvents(natsUrl = TEST_NATS_URL): Promise<TestEve
     const info = await jsm.streams.info(stream).catch(() => undefined);
     if (!info) return [];
     const out: StoredEvent[] = [];
-    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    for (
+      let seq = info.state.first_seq;
+      seq <= info.state.last_seq && info.state.messages > 0;
+      seq++
+    ) {
       const m = await jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
       if (!m) continue;
       out.push({
@@ -65,7 +69,9 @@ export async function createTestEvents(natsUrl = TEST_NATS_URL): Promise<TestEve
         const info = await jsm.streams.info(stream).catch(() => undefined);
         if ((info?.state.messages ?? 0) >= n) return read();
         if (Date.now() > deadline) {
-          throw new Error(`stream ${stream} holds ${info?.state.messages ?? 0} events, ${n} expected`);
+          throw new Error(
+            `stream ${stream} holds ${info?.state.messages ?? 0} events, ${n} expected`,
+          );
         }
         await new Promise((r) => setTimeout(r, 100));
       }

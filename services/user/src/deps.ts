@@ -54,7 +54,8 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
   });
   // user_outbox holds only change events: without them no outbox (and no drainer) runs.
   const events = await openEvents(config, 'user', logger, metrics.registry);
-  const outbox = events && eventOutbox(sequelize, 'user_outbox', { logger, registry: metrics.registry });
+  const outbox =
+    events && eventOutbox(sequelize, 'user_outbox', { logger, registry: metrics.registry });
   if (events && outbox) {
     outbox.register(EVENTS_TOPIC, events.handler);
     outbox.start();

@@ -7,10 +7,16 @@ import type { UserRecord } from './user.types';
 
 /** user.registered: the Register answer. */
 export function registeredEvent(user: UserRecord, occurredAt: Date): NewOutboxRow {
-  return eventRow(user.userId, occurredAt, { $case: 'userRegistered', value: { user: toProto(user) } });
+  return eventRow(user.userId, occurredAt, {
+    $case: 'userRegistered',
+    value: { user: toProto(user) },
+  });
 }
 
 /** user.updated: the UpdateUser answer (never for ChangePassword). */
 export function updatedEvent(user: UserRecord, occurredAt: Date): NewOutboxRow {
-  return eventRow(user.userId, occurredAt, { $case: 'userUpdated', value: { user: toProto(user) } });
+  return eventRow(user.userId, occurredAt, {
+    $case: 'userUpdated',
+    value: { user: toProto(user) },
+  });
 }
