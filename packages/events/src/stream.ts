@@ -25,7 +25,7 @@ export class StreamMisfitError extends Error {
 }
 
 function isNotFound(err: unknown): boolean {
-  return err instanceof JetStreamApiError && err.code === 404;
+  return err instanceof JetStreamApiError && err.status === 404;
 }
 
 /**
