@@ -35,7 +35,7 @@ export async function createTestEvents(natsUrl = TEST_NATS_URL): Promise<TestEve
   const id = randomBytes(4).toString('hex');
   const prefix = `t${id}.events`;
   const stream = `T_${id.toUpperCase()}_EVENTS`;
-  const nc: NatsConnection = await connect({ servers: natsUrl });
+  const nc: NatsConnection = await connect({ servers: natsUrl, maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nc);
   const read = async (): Promise<StoredEvent[]> => {
     const info = await jsm.streams.info(stream).catch(() => undefined);

@@ -11,3 +11,5 @@ export { healthCheck } from './health';
 export { freePort } from './ports';
 export { createTestEvents, TEST_NATS_URL } from './events';
 export type { StoredEvent, TestEvents } from './events';
+export { startNatsServer } from './nats-server';
+export type { LocalNatsServer } from './nats-server';
