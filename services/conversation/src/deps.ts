@@ -3,13 +3,11 @@ import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
 import {
-  createMessageServiceClient,
-  type MessageServicePromiseClient,
-} from '@im-repo/proto/message';
-import {
-  peerClientOptions,
+  createPeerClient,
   type GrpcMetrics,
+  type HealthChecks,
   type Logger,
+  type PeerClient,
   type ServeContext,
 } from '@im-repo/server-kit';
 import { ConversationDomain } from './conversation.domain';
@@ -24,7 +22,7 @@ export interface ConversationDeps {
   metrics: GrpcMetrics;
   sequelize: Sequelize;
   redis: RedisClient;
-  messageClient: MessageServicePromiseClient;
+  messageClient: PeerClient<'message'>;
   domain: ConversationDomain;
   close(): Promise<void>;
 }
@@ -42,7 +40,7 @@ export async function openConversationDeps({
   const redis = createRedis(config.redis);
   redis.on('error', () => undefined); // failures surface per command and in health
   await waitForRedis(redis, 2000);
-  const messageClient = createMessageServiceClient(config.peers.message, peerClientOptions(config));
+  const messageClient = createPeerClient(config, 'message');
   const cursors = new ListCursorStore(redis, {
     ttlSeconds: config.conversation.list_cursor_ttl_seconds,
     registry: metrics.registry,
@@ -82,7 +80,10 @@ export async function openConversationDeps({
   };
 }
 
-export const healthChecks = (deps: Pick<ConversationDeps, 'sequelize' | 'redis'>) => ({
-  mysql: () => pingDatabase(deps.sequelize),
-  redis: () => pingRedis(deps.redis),
+/** MySQL is the store; Redis only a cache this service serves around (degraded, not down). */
+export const healthChecks = (
+  deps: Pick<ConversationDeps, 'sequelize' | 'redis'>,
+): HealthChecks => ({
+  mysql: { check: () => pingDatabase(deps.sequelize), required: true },
+  redis: { check: () => pingRedis(deps.redis), required: false },
 });

@@ -10,11 +10,10 @@ import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
 import { EVENTS_TOPIC, openEvents } from '@im-repo/events';
 import { Outbox } from '@im-repo/outbox';
-import { createConversationServiceClient } from '@im-repo/proto/conversation';
-import { createUserServiceClient } from '@im-repo/proto/user';
 import {
-  peerClientOptions,
+  createPeerClient,
   type GrpcMetrics,
+  type HealthChecks,
   type Logger,
   type ServeContext,
 } from '@im-repo/server-kit';
@@ -96,11 +95,8 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
       codec: memberCodec,
     }),
   };
-  const userClient = createUserServiceClient(config.peers.user, peerClientOptions(config));
-  const conversationClient = createConversationServiceClient(
-    config.peers.conversation,
-    peerClientOptions(config),
-  );
+  const userClient = createPeerClient(config, 'user');
+  const conversationClient = createPeerClient(config, 'conversation');
   const outbox = new Outbox({
     db: sequelize,
     table: 'group_outbox',
@@ -149,7 +145,8 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
   };
 }
 
-export const healthChecks = (deps: Pick<GroupDeps, 'sequelize' | 'redis'>) => ({
-  mysql: () => pingDatabase(deps.sequelize),
-  redis: () => pingRedis(deps.redis),
+/** MySQL is the store; Redis only a cache this service serves around (degraded, not down). */
+export const healthChecks = (deps: Pick<GroupDeps, 'sequelize' | 'redis'>): HealthChecks => ({
+  mysql: { check: () => pingDatabase(deps.sequelize), required: true },
+  redis: { check: () => pingRedis(deps.redis), required: false },
 });

@@ -57,8 +57,11 @@ const intro = (value: string) => validate.text('intro', value, 0, 512);
 const notice = (value: string) => validate.text('notice', value, 0, 2048);
 
 /** A list of ids, each valid; no length cap here: the member cap (GROUP_FULL) bounds it. */
+/** Id lists of group rpcs (API.md v1.1 Edges), counted as sent, before duplicates collapse. */
+export const MAX_IDS_PER_CALL = 500;
+
 function ids(field: string, values: string[], min: number): string[] {
-  return validate.idList(field, values, Number.MAX_SAFE_INTEGER, min);
+  return validate.idList(field, values, MAX_IDS_PER_CALL, min);
 }
 
 function assignableRole(value: GroupRole): Exclude<Role, 'owner'> {

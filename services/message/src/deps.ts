@@ -3,12 +3,10 @@ import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
 import { EVENTS_TOPIC, openEvents } from '@im-repo/events';
 import { Outbox } from '@im-repo/outbox';
-import { createConversationServiceClient } from '@im-repo/proto/conversation';
-import { createGroupServiceClient } from '@im-repo/proto/group';
-import { createUserServiceClient } from '@im-repo/proto/user';
 import {
-  peerClientOptions,
+  createPeerClient,
   type GrpcMetrics,
+  type HealthChecks,
   type Logger,
   type ServeContext,
 } from '@im-repo/server-kit';
@@ -55,10 +53,9 @@ export async function openMessageDeps({
     logger.warn('redis failed, served without it', { op, error, suppressed }),
   );
 
-  const peers = peerClientOptions(config);
-  const users = createUserServiceClient(config.peers.user, peers);
-  const groups = createGroupServiceClient(config.peers.group, peers);
-  const conversations = createConversationServiceClient(config.peers.conversation, peers);
+  const users = createPeerClient(config, 'user');
+  const groups = createPeerClient(config, 'group');
+  const conversations = createPeerClient(config, 'conversation');
 
   const messageMetrics = createMessageMetrics(metrics.registry);
   const repository = new MessageRepository(sequelize);
@@ -95,6 +92,7 @@ export async function openMessageDeps({
         // Leaves most of the pool to reads and the drainer; batches of one conversation queue
         // on its row lock anyway.
         maxInflight: Math.max(1, Math.min(8, Math.floor(config.db.pool_max / 3))),
+        maxQueued: config.message.send_queue_max,
       },
       newId: monotonicFactory(),
       metrics: messageMetrics,
@@ -148,7 +146,8 @@ function rateLimited(log: (op: string, error: string, suppressed: number) => voi
   };
 }
 
-export const healthChecks = (deps: Pick<MessageDeps, 'sequelize' | 'redis'>) => ({
-  mysql: () => pingDatabase(deps.sequelize),
-  redis: () => pingRedis(deps.redis),
+/** MySQL is the store; Redis only a cache this service serves around (degraded, not down). */
+export const healthChecks = (deps: Pick<MessageDeps, 'sequelize' | 'redis'>): HealthChecks => ({
+  mysql: { check: () => pingDatabase(deps.sequelize), required: true },
+  redis: { check: () => pingRedis(deps.redis), required: false },
 });

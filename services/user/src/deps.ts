@@ -2,7 +2,7 @@ import { CacheAside, createRedis, pingRedis, waitForRedis, type RedisClient } fr
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
 import { eventOutbox, EVENTS_TOPIC, openEvents } from '@im-repo/events';
-import type { GrpcMetrics, Logger, ServeContext } from '@im-repo/server-kit';
+import type { GrpcMetrics, HealthChecks, Logger, ServeContext } from '@im-repo/server-kit';
 import { LoginThrottle } from './login-throttle';
 import { migrations } from './migrations';
 import { PasswordHasher } from './password-hasher';
@@ -63,7 +63,10 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
   const domain = new UserDomain(
     new UserRepository(sequelize),
     cache,
-    new PasswordHasher(config.user.scrypt_cost),
+    new PasswordHasher(config.user.scrypt_cost, {
+      concurrency: config.user.hash_concurrency,
+      queueMax: config.user.hash_queue_max,
+    }),
     throttle,
     undefined,
     outbox,
@@ -84,7 +87,8 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
   };
 }
 
-export const healthChecks = (deps: Pick<UserDeps, 'sequelize' | 'redis'>) => ({
-  mysql: () => pingDatabase(deps.sequelize),
-  redis: () => pingRedis(deps.redis),
+/** MySQL is the store; Redis only a cache this service serves around (degraded, not down). */
+export const healthChecks = (deps: Pick<UserDeps, 'sequelize' | 'redis'>): HealthChecks => ({
+  mysql: { check: () => pingDatabase(deps.sequelize), required: true },
+  redis: { check: () => pingRedis(deps.redis), required: false },
 });
