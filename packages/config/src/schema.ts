@@ -314,6 +314,31 @@ export const schema = {
       doc: 'How long a ListConversations walk keeps its snapshot after its last page',
     }),
   },
+  events: {
+    nats_url: string({
+      env: 'EVENTS_NATS_URL',
+      default: '',
+      allowEmpty: true,
+      doc: 'NATS server(s) of the change events, comma-separated (e.g. nats://127.0.0.1:4222); empty: events off',
+    }),
+    stream: string({
+      env: 'EVENTS_STREAM',
+      default: 'IM_EVENTS',
+      doc: 'JetStream stream of the events (created when missing)',
+    }),
+    subject_prefix: string({
+      env: 'EVENTS_SUBJECT_PREFIX',
+      default: 'im.events',
+      doc: 'Subject prefix: events go to <prefix>.<domain>.<kind>.<key>; the stream takes <prefix>.>',
+    }),
+    max_age_hours: int({
+      env: 'EVENTS_MAX_AGE_HOURS',
+      default: 168,
+      min: 1,
+      max: 87_600,
+      doc: 'How long the stream keeps an event (erased or expired content included)',
+    }),
+  },
   presence: {
     default_ttl_seconds: int({
       env: 'PRESENCE_DEFAULT_TTL_SECONDS',

@@ -1,3 +1,4 @@
+import { eventOutbox, EVENTS_TOPIC, openEvents } from '@im-repo/events';
 import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
@@ -46,10 +47,20 @@ export async function openConversationDeps({
     onError: (err, op) =>
       logger.warn('redis failed, list paged by keyset', { op, error: (err as Error).message }),
   });
+  // conversation_outbox holds only change events: without them no outbox (and no drainer) runs.
+  const events = await openEvents(config, 'conversation', logger, metrics.registry);
+  const outbox =
+    events && eventOutbox(sequelize, 'conversation_outbox', { logger, registry: metrics.registry });
+  if (events && outbox) {
+    outbox.register(EVENTS_TOPIC, events.handler);
+    outbox.start();
+  }
   const domain = new ConversationDomain(
     new ConversationRepository(sequelize),
     new MessagePeer(messageClient),
     cursors,
+    undefined,
+    outbox,
   );
   return {
     config,
@@ -60,6 +71,8 @@ export async function openConversationDeps({
     messageClient,
     domain,
     async close() {
+      await outbox?.stop();
+      await events?.close();
       messageClient.close();
       redis.disconnect();
       await sequelize.close();

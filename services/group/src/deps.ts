@@ -8,6 +8,7 @@ import {
 } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
+import { EVENTS_TOPIC, openEvents } from '@im-repo/events';
 import { Outbox } from '@im-repo/outbox';
 import {
   createPeerClient,
@@ -109,7 +110,9 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
     logger,
     registry: metrics.registry,
   });
-  const repository = new GroupRepository(sequelize, outbox);
+  const events = await openEvents(config, 'group', logger, metrics.registry);
+  if (events) outbox.register(EVENTS_TOPIC, events.handler);
+  const repository = new GroupRepository(sequelize, outbox, events !== undefined);
   outbox.register(
     PARTICIPANTS_TOPIC,
     participantsHandler(
@@ -133,6 +136,7 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
     outbox,
     async close() {
       await outbox.stop();
+      await events?.close();
       userClient.close();
       conversationClient.close();
       redis.disconnect();

@@ -22,7 +22,7 @@ const ROLE_TO_PROTO: Record<Role, GroupRole> = {
   owner: GroupRole.GROUP_ROLE_OWNER,
 };
 
-function groupToProto(g: GroupRecord): Group {
+export function groupToProto(g: GroupRecord): Group {
   return {
     groupId: g.groupId,
     name: g.name,
@@ -41,7 +41,7 @@ function groupToProto(g: GroupRecord): Group {
   };
 }
 
-function memberToProto(m: MemberRecord): GroupMember {
+export function memberToProto(m: MemberRecord): GroupMember {
   return {
     groupId: m.groupId,
     userId: m.userId,

@@ -1,6 +1,7 @@
 import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
+import { EVENTS_TOPIC, openEvents } from '@im-repo/events';
 import { Outbox } from '@im-repo/outbox';
 import {
   createPeerClient,
@@ -74,6 +75,8 @@ export async function openMessageDeps({
     registry: metrics.registry,
   });
   outbox.register(RECORDS_TOPIC, recordsHandler(conversations, messageMetrics));
+  const events = await openEvents(config, 'message', logger, metrics.registry);
+  if (events) outbox.register(EVENTS_TOPIC, events.handler);
   const domain = new MessageDomain(
     repository,
     heads,
@@ -94,6 +97,7 @@ export async function openMessageDeps({
       newId: monotonicFactory(),
       metrics: messageMetrics,
       logger,
+      events: events !== undefined,
     },
   );
   outbox.start();
@@ -113,6 +117,7 @@ export async function openMessageDeps({
     async close() {
       await domain.close();
       await outbox.stop();
+      await events?.close();
       heads.close();
       users.close();
       groups.close();

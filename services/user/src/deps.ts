@@ -1,6 +1,7 @@
 import { CacheAside, createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
+import { eventOutbox, EVENTS_TOPIC, openEvents } from '@im-repo/events';
 import type { GrpcMetrics, HealthChecks, Logger, ServeContext } from '@im-repo/server-kit';
 import { LoginThrottle } from './login-throttle';
 import { migrations } from './migrations';
@@ -51,6 +52,14 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
     windowSeconds: config.user.login_window_seconds,
     onRedisError: (err) => onRedisError(err, 'login-throttle'),
   });
+  // user_outbox holds only change events: without them no outbox (and no drainer) runs.
+  const events = await openEvents(config, 'user', logger, metrics.registry);
+  const outbox =
+    events && eventOutbox(sequelize, 'user_outbox', { logger, registry: metrics.registry });
+  if (events && outbox) {
+    outbox.register(EVENTS_TOPIC, events.handler);
+    outbox.start();
+  }
   const domain = new UserDomain(
     new UserRepository(sequelize),
     cache,
@@ -59,6 +68,8 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
       queueMax: config.user.hash_queue_max,
     }),
     throttle,
+    undefined,
+    outbox,
   );
   return {
     config,
@@ -68,6 +79,8 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
     redis,
     domain,
     async close() {
+      await outbox?.stop();
+      await events?.close();
       redis.disconnect();
       await sequelize.close();
     },

@@ -91,6 +91,17 @@ export class Stack {
     this.running.set(s, await STARTERS[s](ctx, this.ports[s]));
   }
 
+  /** One more replica of a service (same config, its own port): its address and stop(). */
+  async startReplica(s: ServiceName): Promise<{ address: string; stop(): Promise<void> }> {
+    const port = await freePort();
+    const ctx = createServeContext({
+      ...this.config(s),
+      server: { ...this.config(s).server, port },
+    });
+    const replica = await STARTERS[s](ctx, port);
+    return { address: `127.0.0.1:${port}`, stop: () => replica.stop() };
+  }
+
   async stopService(s: ServiceName): Promise<void> {
     const r = this.running.get(s);
     if (!r) return;
