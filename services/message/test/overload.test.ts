@@ -59,7 +59,7 @@ describe('overload: a stalled MySQL fills a bounded send queue, then OVERLOADED 
           (r) => outcomes.push({ ok: r.message!.seq }),
           (err: unknown) => {
             const e = decodeGrpcError(err);
-            outcomes.push({ code: e.code, reason: e.reason });
+            outcomes.push({ code: e.code, reason: e.reason ?? '' });
           },
         ),
       );
