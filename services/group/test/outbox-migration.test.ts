@@ -45,7 +45,11 @@ describe('migration 0002: the participant outbox moves to the shared outbox tabl
     );
     expect(Number(old!.n)).to.equal(0);
 
-    await migrateDown(db, 'group', migrations);
+    // Later migrations first, one step at a time, down to this one.
+    for (let reverted: string[] = []; !reverted.includes('0002-move-outbox');) {
+      reverted = await migrateDown(db, 'group', migrations);
+      expect(reverted, 'nothing left to revert').to.have.length(1);
+    }
     const back = await select<{ group_id: string; user_id: string; attempts: number }>(
       db,
       'SELECT group_id, user_id, attempts FROM group_participant_outbox ORDER BY id',

@@ -68,7 +68,11 @@ describe('migration 0005: the record outbox moves to the shared outbox table', (
     );
     expect(Number(legacy!.n)).to.equal(0);
 
-    await migrateDown(db, 'message', migrations);
+    // Later migrations first, one step at a time, down to this one.
+    for (let reverted: string[] = []; !reverted.includes('0005-move-outbox');) {
+      reverted = await migrateDown(db, 'message', migrations);
+      expect(reverted, 'nothing left to revert').to.have.length(1);
+    }
     const back = await select<{ seq: number; attempts: number }>(
       db,
       'SELECT seq, attempts FROM message_outbox ORDER BY seq',

@@ -53,13 +53,13 @@ describe('overload: a stalled MySQL fills a bounded send queue, then OVERLOADED 
           transaction: lock,
         },
       );
-      const outcomes: ({ ok: number } | { code: number; reason: string })[] = [];
+      const outcomes: ({ ok: number } | { code: number; reason?: string })[] = [];
       const sends = Array.from({ length: 20 }, () =>
         svc.client.sendMessage(textSend(a, b)).then(
           (r) => outcomes.push({ ok: r.message!.seq }),
           (err: unknown) => {
             const e = decodeGrpcError(err);
-            outcomes.push({ code: e.code, reason: e.reason });
+            outcomes.push({ code: e.code, reason: e.reason ?? '' });
           },
         ),
       );
