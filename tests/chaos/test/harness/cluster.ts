@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, healthCheck, waitFor } from '@im-repo/testing';
-import { MariaDb, Nats, Redis, portOpen } from './dependencies';
+import { MariaDb, Nats, Redis, healthWatch, portOpen } from './dependencies';
 import { Proc, killAll } from './process';
 import { FaultyProxy } from './proxy';
 
@@ -62,6 +62,9 @@ export class Replica {
     ).catch((err: Error) => {
       throw new Error(`${err.message}\n${proc.output}`);
     });
+    // As a load balancer does: a health Watch held open on the replica for its whole life.
+    const watch = healthWatch(this.address);
+    void proc.exited.then(() => watch.close());
   }
 
   async metricsBound(): Promise<boolean> {

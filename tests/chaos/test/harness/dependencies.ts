@@ -3,7 +3,10 @@ import { mkdir } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { credentials, loadPackageDefinition } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import { freePort, waitFor } from '@im-repo/testing';
+import { protoPath } from 'grpc-health-check';
 import { Proc } from './process';
 
 const run = promisify(execFile);
@@ -18,6 +21,32 @@ export function portOpen(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+interface HealthClient {
+  Watch(req: { service: string }): NodeJS.EventEmitter & { cancel(): void };
+  close(): void;
+}
+let HealthCtor: (new (address: string, creds: unknown) => HealthClient) | undefined;
+
+/** An open grpc.health.v1 Watch on address; close() ends it. */
+export function healthWatch(address: string): { close(): void } {
+  if (!HealthCtor) {
+    const pkg = loadPackageDefinition(loadSync(protoPath)) as unknown as {
+      grpc: { health: { v1: { Health: typeof HealthCtor } } };
+    };
+    HealthCtor = pkg.grpc.health.v1.Health;
+  }
+  const client = new HealthCtor!(address, credentials.createInsecure());
+  const stream = client.Watch({ service: '' });
+  stream.on('error', () => undefined);
+  stream.on('data', () => undefined);
+  return {
+    close: () => {
+      stream.cancel();
+      client.close();
+    },
+  };
 }
 
 /** A private MariaDB: its own datadir, socket, port and pid file under dir. */
