@@ -98,6 +98,7 @@ describe('chaos: faults under closed-loop load', function () {
       `chaos ${name}: acknowledged=${stats.acknowledged} retried=${stats.retried}` +
       ` stored=${verdict.stored} lost=${verdict.lost.length} gaps=${verdict.gaps.length}` +
       ` duplicates=${verdict.duplicates.length} converged_in=${verdict.convergeSeconds.toFixed(1)}s` +
+      ` visible_in=${verdict.visibleSeconds.toFixed(1)}s` +
       ` failed_attempts=${stats.failedAttempts}` +
       (stats.errorCodes.size ? ` (${[...stats.errorCodes].map(([c, n]) => `${c}:${n}`)})` : '');
     lines.push(line);

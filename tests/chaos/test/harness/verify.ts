@@ -15,6 +15,8 @@ export interface Verdict {
   /** Conversation rows still behind max_seq at the bound. */
   unconverged: string[];
   convergeSeconds: number;
+  /** How long until every acknowledged seq was within max_seq (head cache lag). */
+  visibleSeconds: number;
 }
 
 /**
@@ -43,11 +45,26 @@ export class Verifier {
       disagreements: [],
       unconverged: [],
       convergeSeconds: 0,
+      visibleSeconds: 0,
     };
     const ids = [...this.ledger.conversations.keys()];
-    const { maxSeqs } = await retrying('GetMaxSeqs', () =>
-      this.clients.message.getMaxSeqs({ conversationIds: ids }),
-    );
+    // Read-your-writes: every acknowledged seq must become visible. A head whose advance Redis
+    // timed out is retried by the service, so it may lag briefly; it must not stay behind.
+    const ackedMax = new Map<string, number>();
+    for (const ack of this.ledger.acks.values()) {
+      ackedMax.set(ack.conversationId, Math.max(ackedMax.get(ack.conversationId) ?? 0, ack.seq));
+    }
+    const visibleFrom = Date.now();
+    let maxSeqs: Record<string, number>;
+    for (;;) {
+      ({ maxSeqs } = await retrying('GetMaxSeqs', () =>
+        this.clients.message.getMaxSeqs({ conversationIds: ids }),
+      ));
+      const behind = [...ackedMax].filter(([id, seq]) => (maxSeqs[id] ?? 0) < seq);
+      if (behind.length === 0 || Date.now() - visibleFrom > options.convergeBoundMs) break;
+      await sleep(200);
+    }
+    verdict.visibleSeconds = (Date.now() - visibleFrom) / 1000;
     const { heads } = await retrying('GetConversationHeads', () =>
       this.clients.message.getConversationHeads({ conversationIds: ids, maxSeqOnlyIds: [] }),
     );
