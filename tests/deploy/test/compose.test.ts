@@ -31,7 +31,7 @@ const PEER_ENV: Record<ServiceName, string> = {
   conversation: 'CONVERSATION_SERVICE_ADDR',
   presence: 'PRESENCE_SERVICE_ADDR',
 };
-const INFRA = ['mysql', 'redis', 'prometheus'];
+const INFRA = ['mysql', 'redis', 'nats', 'prometheus'];
 
 function dependsOn(service: Json): Record<string, { condition?: string }> {
   const deps = service.depends_on;
@@ -56,7 +56,7 @@ describe('docker-compose.yml', () => {
   const svc = (name: string) => at<Json>(services, name);
   const envNames = new Set(configKeys().map((k) => k.env));
 
-  it('has MySQL, Redis, Prometheus and every service of the config schema, nothing else', () => {
+  it('has MySQL, Redis, NATS, Prometheus and every service of the config schema, nothing else', () => {
     expect(Object.keys(services).sort()).to.deep.equal([...INFRA, ...SERVICES].sort());
     expect(svc('mysql').image).to.equal('mysql:8.0');
     expect(svc('redis').image).to.match(/^redis:7(\.|$)/);
@@ -192,6 +192,15 @@ describe('docker-compose.yml', () => {
     expect(publishedPorts(movedServices.redis!)[0]!.hostPort).to.equal(6380);
     expect(serviceEnv(movedServices.mysql!).MYSQL_ROOT_PASSWORD).to.equal('s3cret');
     expect(serviceEnv(movedServices.user!).DB_PASSWORD).to.equal('s3cret');
+  });
+
+  it('runs NATS with JetStream on a volume, and points the services that emit events at it', () => {
+    const nats = svc('nats');
+    expect(nats.command).to.include('-js');
+    expect((nats.volumes as string[]).some((v) => v.endsWith(':/data'))).to.equal(true);
+    for (const name of ['user', 'group', 'message', 'conversation']) {
+      expect(serviceEnv(svc(name)).EVENTS_NATS_URL, name).to.equal('nats://nats:4222');
+    }
   });
 
   it('keeps data in named volumes and mounts only files that exist in the repository', () => {
