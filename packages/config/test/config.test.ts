@@ -96,6 +96,13 @@ describe('config', () => {
     expect(() => loadConfig('user', { env: { USER_SERVICE_ADDR: 'nohost' } })).to.throw(
       /peers\.user \(env USER_SERVICE_ADDR\)/,
     );
+    expect(() =>
+      loadConfig('user', { env: { USER_SERVICE_ADDR: 'a.example:1,b.example:2' } }),
+    ).to.throw(/comma list of IPv4/);
+    expect(
+      loadConfig('user', { env: { USER_SERVICE_ADDR: '127.0.0.1:8081,127.0.0.2:8081' } }).peers
+        .user,
+    ).to.equal('127.0.0.1:8081,127.0.0.2:8081');
     expect(() => loadConfig('user', { env: { GROUP_MAX_MEMBERS: '1' } })).to.throw(
       /group\.max_members/,
     );
