@@ -15,7 +15,7 @@ import { HeadCache } from './head-cache';
 import { MessageDomain } from './message.domain';
 import { createMessageMetrics, type MessageMetrics } from './message.metrics';
 import { createGroupAccess, createUserDirectory } from './message.peers';
-import { MessageRepository } from './message.repository';
+import { assertStorable, MessageRepository } from './message.repository';
 import { migrations } from './migrations';
 import { RecordOutbox } from './record-outbox';
 import { RecordOutboxRepository } from './record-outbox.repository';
@@ -79,6 +79,7 @@ export async function openMessageDeps({
     {
       commit: (inputs, options) => repository.commitBatch(inputs, options),
       newId: monotonicFactory(),
+      assertStorable,
       outboxDelayMs: () => outbox.outboxDelayMs(),
       async afterCommit(inserted, inline) {
         // Newest message per conversation: the only one that can move a head.

@@ -7,6 +7,7 @@ import {
   type Sequelize,
   type Transaction,
 } from '@im-repo/db';
+import { InvalidArgumentError } from '@im-repo/errors';
 import {
   MessageStatus,
   sendKey,
@@ -71,6 +72,39 @@ export interface CommitOptions {
   newId: () => string;
   /** How long the outbox rows wait before the drainer may take them (the inline attempt's time). */
   outboxDelayMs: number;
+}
+
+// The columns' limits (migrations 0001 and 0004).
+const COLUMN_LIMITS = { conversation_id: 140, sender_id: 64, recipient_id: 64 } as const;
+const CLIENT_MSG_ID_BYTES = 256;
+const MEDIUMBLOB_BYTES = 16 * 1024 * 1024 - 1;
+const ASCII = /^[\x21-\x7e]*$/;
+
+/**
+ * Throws INVALID_ARGUMENT when a row for this send could not be stored, so such a send is
+ * refused alone before it joins a group commit (where its error would fail everyone's batch).
+ * The handlers' validation is stricter; this holds whatever calls the batcher.
+ */
+export function assertStorable(input: SendInput): void {
+  const ids = {
+    conversation_id: input.conversationId,
+    sender_id: input.senderId,
+    recipient_id: input.recipientId,
+  };
+  for (const [field, value] of Object.entries(ids) as [keyof typeof ids, string][]) {
+    if (value.length > COLUMN_LIMITS[field] || !ASCII.test(value)) {
+      throw new InvalidArgumentError(field, `${field} cannot be stored`, 'VALUE_TOO_LONG');
+    }
+  }
+  if (Buffer.byteLength(input.clientMsgId, 'utf8') > CLIENT_MSG_ID_BYTES) {
+    throw new InvalidArgumentError('client_msg_id', 'client_msg_id cannot be stored', 'VALUE_TOO_LONG');
+  }
+  if (!Number.isInteger(input.contentType) || input.contentType < -32768 || input.contentType > 32767) {
+    throw new InvalidArgumentError('content_type', 'content_type cannot be stored', 'VALUE_OUT_OF_RANGE');
+  }
+  if (input.content.length > MEDIUMBLOB_BYTES) {
+    throw new InvalidArgumentError('content', 'content cannot be stored', 'CONTENT_TOO_LARGE');
+  }
 }
 
 /** Another writer inserted one of the batch's (sender_id, client_msg_id) first. */

@@ -1,5 +1,5 @@
 import { isDbUnavailable } from '@im-repo/db';
-import { UnavailableError } from '@im-repo/errors';
+import { AppError, Code, UnavailableError } from '@im-repo/errors';
 import type { Logger } from '@im-repo/server-kit';
 import { DUPLICATE_RACE, type CommitOptions, type CommitOutcome } from './message.repository';
 import type { MessageMetrics } from './message.metrics';
@@ -22,6 +22,8 @@ export interface BatcherDeps {
     options: CommitOptions,
   ): Promise<CommitOutcome | typeof DUPLICATE_RACE>;
   newId: () => string;
+  /** Throws when the store could not take this send, so it never joins (and fails) a batch. */
+  assertStorable(input: SendInput): void;
   /** How long this batch's outbox rows wait for the inline delivery; 0 = no inline attempt. */
   outboxDelayMs(): number;
   /** After commit, before the callers hear back; never throws. */
@@ -37,6 +39,10 @@ interface Pending {
 }
 
 type Outcome = { ok: SendResult } | { error: unknown };
+
+/** Nothing a smaller batch could fix: every part would fail the same way. */
+const isUnavailable = (err: unknown) =>
+  isDbUnavailable(err) || (err instanceof AppError && err.code === Code.UNAVAILABLE);
 
 // A competing replica can only win a key once per batch attempt, so this is plenty.
 const MAX_REDOS = 8;
@@ -61,6 +67,11 @@ export class SendBatcher {
   submit(input: SendInput): Promise<SendResult> {
     if (this.closed) {
       return Promise.reject(new UnavailableError('SHUTTING_DOWN', 'the service is shutting down'));
+    }
+    try {
+      this.deps.assertStorable(input);
+    } catch (err) {
+      return Promise.reject(err);
     }
     return new Promise<SendResult>((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
@@ -138,27 +149,7 @@ export class SendBatcher {
     const outcomes = new Map<string, Outcome>();
     const inserted: MessageRecord[] = [];
     const unique = [...leaders.values()].map((p) => p.input);
-    try {
-      this.collect(await this.commitSettled(unique, inlineDelay), outcomes, inserted);
-    } catch (err) {
-      if (unique.length === 1 || isDbUnavailable(err)) {
-        for (const key of leaders.keys()) outcomes.set(key, { error: err });
-      } else {
-        this.deps.logger.warn('send batch failed, committing its sends one by one', {
-          size: unique.length,
-          error: (err as Error).message,
-        });
-        // In arrival order, so seqs still follow it; a bad send now fails alone.
-        for (const input of unique) {
-          const key = sendKey(input.senderId, input.clientMsgId);
-          try {
-            this.collect(await this.commitSettled([input], inlineDelay), outcomes, inserted);
-          } catch (single) {
-            outcomes.set(key, { error: single });
-          }
-        }
-      }
-    }
+    await this.commitIsolated(unique, inlineDelay, outcomes, inserted);
     releaseSlot();
 
     if (inserted.length > 0) await this.deps.afterCommit(inserted, inlineDelay > 0);
@@ -180,6 +171,35 @@ export class SendBatcher {
       } else p.reject(outcome.error);
     }
     if (duplicates > 0) this.deps.metrics.duplicates.inc(duplicates);
+  }
+
+  /**
+   * Commits the sends; if that fails for a reason other than the database being unreachable,
+   * commits each half on its own (first half first, so seqs still follow arrival order), down
+   * to single sends. A send that fails anyway fails alone, and the rest keep most of their
+   * group commit: one bad send costs about 2·log2(n) extra commits, not n.
+   */
+  private async commitIsolated(
+    inputs: SendInput[],
+    inlineDelay: number,
+    outcomes: Map<string, Outcome>,
+    inserted: MessageRecord[],
+  ): Promise<void> {
+    try {
+      this.collect(await this.commitSettled(inputs, inlineDelay), outcomes, inserted);
+    } catch (err) {
+      if (inputs.length === 1 || isUnavailable(err)) {
+        for (const i of inputs) outcomes.set(sendKey(i.senderId, i.clientMsgId), { error: err });
+        return;
+      }
+      this.deps.logger.warn('send batch failed, committing its halves apart', {
+        size: inputs.length,
+        error: (err as Error).message,
+      });
+      const half = Math.ceil(inputs.length / 2);
+      await this.commitIsolated(inputs.slice(0, half), inlineDelay, outcomes, inserted);
+      await this.commitIsolated(inputs.slice(half), inlineDelay, outcomes, inserted);
+    }
   }
 
   /** Commits, redoing the batch when another replica won one of its keys in the meantime. */
