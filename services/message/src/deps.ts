@@ -81,17 +81,17 @@ export async function openMessageDeps({
       newId: monotonicFactory(),
       assertStorable,
       outboxDelayMs: () => outbox.outboxDelayMs(),
-      async afterCommit(inserted, inline) {
+      async afterCommit(inserted, inline, duplicates) {
         // Newest message per conversation: the only one that can move a head.
         const newest = new Map<string, (typeof inserted)[number]>();
-        for (const msg of inserted) {
+        for (const msg of [...inserted, ...duplicates]) {
           const seen = newest.get(msg.conversationId);
           if (!seen || seen.seq < msg.seq) newest.set(msg.conversationId, msg);
         }
         // Independent of each other; both land before the callers hear back.
         await Promise.all([
           heads.advance([...newest.values()]),
-          inline ? outbox.deliverInline(inserted) : undefined,
+          inline && inserted.length > 0 ? outbox.deliverInline(inserted) : undefined,
         ]);
       },
       metrics: messageMetrics,

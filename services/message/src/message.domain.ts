@@ -46,6 +46,8 @@ export class MessageDomain {
         .findBySendKey(input.senderId, input.clientMsgId)
         .catch(() => null);
       if (!original) throw err;
+      // Its head may never have moved (a crash right after its commit); forward-only, so safe.
+      await this.heads.advance([original]);
       this.options.onDuplicate();
       return { message: original, duplicate: true };
     }

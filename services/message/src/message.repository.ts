@@ -97,10 +97,22 @@ export function assertStorable(input: SendInput): void {
     }
   }
   if (Buffer.byteLength(input.clientMsgId, 'utf8') > CLIENT_MSG_ID_BYTES) {
-    throw new InvalidArgumentError('client_msg_id', 'client_msg_id cannot be stored', 'VALUE_TOO_LONG');
+    throw new InvalidArgumentError(
+      'client_msg_id',
+      'client_msg_id cannot be stored',
+      'VALUE_TOO_LONG',
+    );
   }
-  if (!Number.isInteger(input.contentType) || input.contentType < -32768 || input.contentType > 32767) {
-    throw new InvalidArgumentError('content_type', 'content_type cannot be stored', 'VALUE_OUT_OF_RANGE');
+  if (
+    !Number.isInteger(input.contentType) ||
+    input.contentType < -32768 ||
+    input.contentType > 32767
+  ) {
+    throw new InvalidArgumentError(
+      'content_type',
+      'content_type cannot be stored',
+      'VALUE_OUT_OF_RANGE',
+    );
   }
   if (input.content.length > MEDIUMBLOB_BYTES) {
     throw new InvalidArgumentError('content', 'content cannot be stored', 'CONTENT_TOO_LARGE');

@@ -26,8 +26,16 @@ export interface BatcherDeps {
   assertStorable(input: SendInput): void;
   /** How long this batch's outbox rows wait for the inline delivery; 0 = no inline attempt. */
   outboxDelayMs(): number;
-  /** After commit, before the callers hear back; never throws. */
-  afterCommit(inserted: MessageRecord[], inline: boolean): Promise<void>;
+  /**
+   * After commit, before the callers hear back; never throws. `duplicates` are earlier sends
+   * found again: their head may never have moved (a crash between their commit and the head
+   * update), so it moves now.
+   */
+  afterCommit(
+    inserted: MessageRecord[],
+    inline: boolean,
+    duplicates: MessageRecord[],
+  ): Promise<void>;
   metrics: MessageMetrics;
   logger: Logger;
 }
@@ -152,7 +160,12 @@ export class SendBatcher {
     await this.commitIsolated(unique, inlineDelay, outcomes, inserted);
     releaseSlot();
 
-    if (inserted.length > 0) await this.deps.afterCommit(inserted, inlineDelay > 0);
+    const found = [...outcomes.values()].flatMap((o) =>
+      'ok' in o && o.ok.duplicate ? [o.ok.message] : [],
+    );
+    if (inserted.length + found.length > 0) {
+      await this.deps.afterCommit(inserted, inlineDelay > 0, found);
+    }
 
     let duplicates = 0;
     const missing: Outcome = { error: new Error('a send of the batch got no outcome') };
