@@ -8,6 +8,7 @@ import {
   MessageStatus,
   type ConversationHead,
   type GroupAccess,
+  type HeadAt,
   type MessageRecord,
   type PullRange,
   type SendInput,
@@ -15,6 +16,13 @@ import {
   type UserDirectory,
 } from './message.types';
 import type { SendBatcher } from './send-batcher';
+
+/*
+ * gRPC's default receive limit is 4 MiB, which no caller should have to raise (API.md v1.1).
+ * A Message's fields besides content take under 700 bytes (ids at their longest, a 256-byte
+ * client_msg_id, framing); 1 KiB each and 1 KiB for the rest of the answer leave a margin.
+ */
+const PULL_SIZE = { maxBytes: 4 * 1024 * 1024 - 1024, perMessage: 1024 };
 
 export interface MessageDomainOptions {
   recallWindowSeconds: number;
@@ -68,7 +76,7 @@ export class MessageDomain {
       (await this.heads.maxSeqs([range.conversationId])).get(range.conversationId) ?? 0;
     const endSeq = range.endSeq === 0 ? maxSeq : Math.min(range.endSeq, maxSeq);
     if (range.beginSeq > endSeq) return { messages: [], maxSeq };
-    return { messages: await this.repo.pull({ ...range, endSeq }), maxSeq };
+    return { messages: await this.repo.pull({ ...range, endSeq }, PULL_SIZE), maxSeq };
   }
 
   maxSeqs(conversationIds: string[]): Promise<Map<string, number>> {
@@ -84,6 +92,20 @@ export class MessageDomain {
       this.heads.maxSeqs(maxSeqOnlyIds),
     ]);
     return { heads, maxSeqs };
+  }
+
+  /**
+   * Conversations as of a seq, from MySQL (former members' rows are few). A seq above the
+   * current max_seq is answered at the current one, so this never shows what is not readable.
+   */
+  async conversationHeadsAt(at: HeadAt[]): Promise<ConversationHead[]> {
+    const asked = at.filter((a) => a.seq > 0);
+    const current = await this.heads.maxSeqs(asked.map((a) => a.conversationId));
+    const clamped = asked.flatMap((a) => {
+      const seq = Math.min(a.seq, current.get(a.conversationId) ?? 0);
+      return seq > 0 ? [{ conversationId: a.conversationId, seq }] : [];
+    });
+    return this.repo.headsAt(clamped);
   }
 
   /**

@@ -8,10 +8,12 @@ import {
   type Transaction,
 } from '@im-repo/db';
 import { InvalidArgumentError } from '@im-repo/errors';
+import { previewOf, PREVIEW_BYTES } from './preview';
 import {
   MessageStatus,
   sendKey,
   type ConversationHead,
+  type HeadAt,
   type ConversationKind,
   type MessageRecord,
   type PullRange,
@@ -54,6 +56,23 @@ function toRecord(row: MessageRow): MessageRecord {
     content: row.content ?? Buffer.alloc(0),
     status: row.status as MessageStatus,
     sentAt: row.sent_at,
+  };
+}
+
+// The message columns with content cut to one byte over the preview: enough to know whether
+// the preview cut it, without reading the rest out of MySQL. Its one parameter is that length.
+const PREVIEW_COLUMNS = COLUMNS.split(', ')
+  .map((c) => (c === 'content' ? 'SUBSTRING(m.content, 1, ?) AS content' : `m.${c}`))
+  .join(', ');
+
+function toHead(maxSeq: number, row: MessageRow): ConversationHead {
+  const message = toRecord(row);
+  const { content, truncated } = previewOf(message.content, message.contentType);
+  return {
+    conversationId: message.conversationId,
+    maxSeq,
+    lastMessage: { ...message, content },
+    lastMessageTruncated: truncated,
   };
 }
 
@@ -298,32 +317,61 @@ export class MessageRepository {
     return new Map(rows.map((r) => [r.conversation_id, Number(r.max_seq)]));
   }
 
-  /** Heads of the known conversations among ids: max_seq and the message at it. */
+  /** Heads of the known conversations among ids: max_seq and (a preview of) the message at it. */
   async heads(conversationIds: string[]): Promise<ConversationHead[]> {
     if (conversationIds.length === 0) return [];
     const rows = await select<MessageRow & { max_seq: number }>(
       this.db,
-      `SELECT s.max_seq, ${m('m')} FROM conversation_seqs s
+      `SELECT s.max_seq, ${PREVIEW_COLUMNS} FROM conversation_seqs s
        JOIN messages m ON m.conversation_id = s.conversation_id AND m.seq = s.max_seq
        WHERE s.conversation_id IN (?)`,
-      [conversationIds],
+      [PREVIEW_BYTES + 1, conversationIds],
     );
-    return rows.map((r) => ({
-      conversationId: r.conversation_id,
-      maxSeq: Number(r.max_seq),
-      lastMessage: toRecord(r),
-    }));
+    return rows.map((r) => toHead(Number(r.max_seq), r));
   }
 
-  /** Messages of [beginSeq, endSeq] (endSeq already resolved), at most limit of them. */
-  async pull(range: PullRange & { endSeq: number }): Promise<MessageRecord[]> {
+  /** Each conversation as of a seq: max_seq = seq and (a preview of) the message at it. */
+  async headsAt(refs: HeadAt[]): Promise<ConversationHead[]> {
+    if (refs.length === 0) return [];
+    const rows = await select<MessageRow>(
+      this.db,
+      `SELECT ${PREVIEW_COLUMNS} FROM messages m WHERE (m.conversation_id, m.seq) IN (?)`,
+      [PREVIEW_BYTES + 1, refs.map((r) => [r.conversationId, r.seq])],
+    );
+    return rows.map((r) => toHead(Number(r.seq), r));
+  }
+
+  /**
+   * Messages of [beginSeq, endSeq] (endSeq already resolved), at most limit of them, and only
+   * as many as fit in size.maxBytes counting size.perMessage on top of each content (always at
+   * least one). Sizes are summed in SQL, so contents that would not fit never leave MySQL.
+   */
+  async pull(
+    range: PullRange & { endSeq: number },
+    size: { maxBytes: number; perMessage: number },
+  ): Promise<MessageRecord[]> {
     const order = range.descending ? 'DESC' : 'ASC';
     const rows = await select<MessageRow>(
       this.db,
-      `SELECT ${COLUMNS} FROM messages
-       WHERE conversation_id = ? AND seq BETWEEN ? AND ?
-       ORDER BY seq ${order} LIMIT ?`,
-      [range.conversationId, range.beginSeq, range.endSeq, range.limit],
+      `SELECT ${m('m')} FROM (
+         SELECT seq, SUM(bytes) OVER (ORDER BY seq ${order}) AS total,
+                ROW_NUMBER() OVER (ORDER BY seq ${order}) AS n
+         FROM (SELECT seq, LENGTH(content) + ? AS bytes FROM messages
+               WHERE conversation_id = ? AND seq BETWEEN ? AND ?
+               ORDER BY seq ${order} LIMIT ?) r
+       ) w
+       JOIN messages m ON m.conversation_id = ? AND m.seq = w.seq
+       WHERE w.n = 1 OR w.total <= ?
+       ORDER BY m.seq ${order}`,
+      [
+        size.perMessage,
+        range.conversationId,
+        range.beginSeq,
+        range.endSeq,
+        range.limit,
+        range.conversationId,
+        size.maxBytes,
+      ],
     );
     return rows.map(toRecord);
   }

@@ -127,7 +127,7 @@ describe('SendMessage', () => {
             content: Buffer.from(req.content),
           },
         ],
-        { newId: () => uniqueId('S'), outboxDelayMs: 60_000 },
+        { newId: () => uniqueId('S'), outboxDelayMs: 0 },
       );
     const maxSeq = async (id: string) =>
       (await svc.client.getMaxSeqs({ conversationIds: [id] })).maxSeqs[id];
