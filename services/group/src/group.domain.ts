@@ -323,9 +323,9 @@ export class GroupDomain {
     userId: string,
     after: PagePosition | undefined,
     limit: number,
-  ): Promise<Page<GroupRecord>> {
-    const page = await this.repo.listUserGroups(userId, after, limit);
-    return { ...page, items: page.items.map(({ joinedAt: _joinedAt, ...group }) => group) };
+  ): Promise<Page<GroupRecord & { joinedAt: Date }>> {
+    // joinedAt is the user's, the page's position (the handler may end the page early).
+    return this.repo.listUserGroups(userId, after, limit);
   }
 
   /**

@@ -238,4 +238,48 @@ describe('GroupService: keyset paging', () => {
       );
     });
   });
+
+  it('ends a ListUserGroups page early rather than answer past 4 MiB; the token continues', async () => {
+    const [user] = makeUsers(peers, 1, 'wide');
+    // Texts at their longest, in 4-byte characters: ~15 KB a group, so 1,000 would be ~15 MB.
+    const long = (chars: number) => '😀'.repeat(chars);
+    const created: string[] = [];
+    for (let i = 0; i < 320; i += 20) {
+      const groups = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          svc.client.createGroup({
+            groupId: '',
+            ownerId: user!,
+            name: long(64),
+            avatarUrl: long(1024),
+            intro: long(512),
+            memberIds: [],
+          }),
+        ),
+      );
+      for (const { group } of groups) {
+        await svc.client.updateGroup({
+          operatorId: user!,
+          groupId: group!.groupId,
+          notice: long(2048),
+        });
+        created.push(group!.groupId);
+      }
+    }
+    // The test client is a default one: it could not receive an answer over 4 MiB.
+    const seen: string[] = [];
+    const sizes: number[] = [];
+    let pageToken = '';
+    do {
+      const page = await svc.client.listUserGroups({ userId: user!, pageSize: 1000, pageToken });
+      sizes.push(page.groups.length);
+      seen.push(...page.groups.map((g) => g.groupId));
+      expect(page.groups.every((g) => g.notice.length === 2 * 2048)).to.equal(true);
+      pageToken = page.nextPageToken;
+    } while (pageToken !== '');
+    expect(sizes.length).to.equal(2);
+    expect(sizes[0]).to.be.within(250, 300);
+    expect(seen).to.have.members(created);
+    expect(new Set(seen).size).to.equal(created.length);
+  });
 });
