@@ -1,7 +1,10 @@
 import { FailedPreconditionError, NotFoundError, PermissionDeniedError } from '@im-repo/errors';
+import type { Enqueued, Outbox } from '@im-repo/outbox';
 import type { ParsedConversationId } from '@im-repo/proto';
+import type { Logger } from '@im-repo/server-kit';
 import type { HeadCache } from './head-cache';
-import type { MessageRepository } from './message.repository';
+import type { MessageMetrics } from './message.metrics';
+import { assertStorable, type MessageRepository } from './message.repository';
 import {
   ConversationKind,
   GroupRole,
@@ -15,7 +18,8 @@ import {
   type SendResult,
   type UserDirectory,
 } from './message.types';
-import type { SendBatcher } from './send-batcher';
+import { recordRows } from './record-outbox';
+import { SendBatcher, type BatcherOptions } from './send-batcher';
 
 /*
  * gRPC's default receive limit is 4 MiB, which no caller should have to raise (API.md v1.1).
@@ -26,20 +30,72 @@ const PULL_SIZE = { maxBytes: 4 * 1024 * 1024 - 1024, perMessage: 1024 };
 
 export interface MessageDomainOptions {
   recallWindowSeconds: number;
-  /** Counts sends answered with an earlier message outside the batcher. */
-  onDuplicate: () => void;
+  /** The group commit's limits. */
+  batch: BatcherOptions;
+  /** Server message id generator. */
+  newId: () => string;
+  metrics: MessageMetrics;
+  logger: Logger;
 }
 
 /** The rules of messages: who may send, read and recall; sends go through the group commit. */
 export class MessageDomain {
+  /** The group commit every send goes through. */
+  readonly batcher: SendBatcher;
+
   constructor(
     private readonly repo: MessageRepository,
     private readonly heads: HeadCache,
-    private readonly batcher: SendBatcher,
+    /** Owns the message_outbox table: RecordMessages for every send. */
+    private readonly outbox: Outbox,
     private readonly users: UserDirectory,
     private readonly groups: GroupAccess,
     private readonly options: MessageDomainOptions,
-  ) {}
+  ) {
+    this.batcher = new SendBatcher(
+      {
+        // The send's RecordMessages record is queued in its own transaction, so neither an
+        // outage of the conversation service nor a crash after the commit loses it.
+        commit: (inputs, { newId }) =>
+          this.repo.commitBatch(inputs, {
+            newId,
+            enqueue: (t, inserted) => this.outbox.enqueue(t, recordRows(inserted)),
+          }),
+        newId: options.newId,
+        assertStorable,
+        afterCommit: (inserted, enqueued, duplicates) =>
+          this.afterCommit(inserted, enqueued, duplicates),
+        metrics: options.metrics,
+        logger: options.logger,
+      },
+      options.batch,
+    );
+  }
+
+  /**
+   * After a batch committed, before its senders hear back: the heads move, and the records go
+   * to the conversation service (so a sender's own conversation list is current when
+   * SendMessage returns). Independent of each other, so side by side; neither throws.
+   */
+  private async afterCommit(
+    inserted: MessageRecord[],
+    enqueued: Enqueued[],
+    duplicates: MessageRecord[],
+  ): Promise<void> {
+    // Newest message per conversation: the only one that can move a head. A duplicate's head
+    // may never have moved (a crash between its commit and this step), so it counts too.
+    const newest = new Map<string, MessageRecord>();
+    for (const msg of [...inserted, ...duplicates]) {
+      const seen = newest.get(msg.conversationId);
+      if (!seen || seen.seq < msg.seq) newest.set(msg.conversationId, msg);
+    }
+    await Promise.all([this.heads.advance([...newest.values()]), this.outbox.deliver(...enqueued)]);
+  }
+
+  /** Commits what is queued (shutdown). */
+  close(): Promise<void> {
+    return this.batcher.close();
+  }
 
   async send(input: SendInput): Promise<SendResult> {
     try {
@@ -56,7 +112,7 @@ export class MessageDomain {
       if (!original) throw err;
       // Its head may never have moved (a crash right after its commit); forward-only, so safe.
       await this.heads.advance([original]);
-      this.options.onDuplicate();
+      this.options.metrics.duplicates.inc();
       return { message: original, duplicate: true };
     }
     return this.batcher.submit(input);

@@ -55,16 +55,6 @@ export interface HeadAt {
   seq: number;
 }
 
-/** What the conversation service is told about each durable send. */
-export interface ConversationRecord {
-  conversationId: string;
-  conversationType: ConversationKind;
-  senderId: string;
-  recipientId: string;
-  seq: number;
-  sentAt: Date;
-}
-
 export interface PullRange {
   conversationId: string;
   /** >= 1 */

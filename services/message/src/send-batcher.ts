@@ -1,5 +1,6 @@
 import { isDbUnavailable } from '@im-repo/db';
 import { AppError, Code, UnavailableError } from '@im-repo/errors';
+import type { Enqueued } from '@im-repo/outbox';
 import type { Logger } from '@im-repo/server-kit';
 import { DUPLICATE_RACE, type CommitOptions, type CommitOutcome } from './message.repository';
 import type { MessageMetrics } from './message.metrics';
@@ -19,21 +20,19 @@ export interface BatcherOptions {
 export interface BatcherDeps {
   commit(
     inputs: SendInput[],
-    options: CommitOptions,
+    options: Pick<CommitOptions, 'newId'>,
   ): Promise<CommitOutcome | typeof DUPLICATE_RACE>;
   newId: () => string;
   /** Throws when the store could not take this send, so it never joins (and fails) a batch. */
   assertStorable(input: SendInput): void;
-  /** How long this batch's outbox rows wait for the inline delivery; 0 = no inline attempt. */
-  outboxDelayMs(): number;
   /**
-   * After commit, before the callers hear back; never throws. `duplicates` are earlier sends
-   * found again: their head may never have moved (a crash between their commit and the head
-   * update), so it moves now.
+   * After commit, before the callers hear back (the commits' outbox rows); never throws.
+   * `duplicates` are earlier sends found again: their head may never have moved (a crash
+   * between their commit and the head update), so it moves now.
    */
   afterCommit(
     inserted: MessageRecord[],
-    inline: boolean,
+    enqueued: Enqueued[],
     duplicates: MessageRecord[],
   ): Promise<void>;
   metrics: MessageMetrics;
@@ -153,18 +152,18 @@ export class SendBatcher {
       else leaders.set(key, p);
     }
 
-    const inlineDelay = this.deps.outboxDelayMs();
     const outcomes = new Map<string, Outcome>();
     const inserted: MessageRecord[] = [];
+    const enqueued: Enqueued[] = [];
     const unique = [...leaders.values()].map((p) => p.input);
-    await this.commitIsolated(unique, inlineDelay, outcomes, inserted);
+    await this.commitIsolated(unique, outcomes, inserted, enqueued);
     releaseSlot();
 
     const found = [...outcomes.values()].flatMap((o) =>
       'ok' in o && o.ok.duplicate ? [o.ok.message] : [],
     );
     if (inserted.length + found.length > 0) {
-      await this.deps.afterCommit(inserted, inlineDelay > 0, found);
+      await this.deps.afterCommit(inserted, enqueued, found);
     }
 
     let duplicates = 0;
@@ -194,12 +193,12 @@ export class SendBatcher {
    */
   private async commitIsolated(
     inputs: SendInput[],
-    inlineDelay: number,
     outcomes: Map<string, Outcome>,
     inserted: MessageRecord[],
+    enqueued: Enqueued[],
   ): Promise<void> {
     try {
-      this.collect(await this.commitSettled(inputs, inlineDelay), outcomes, inserted);
+      this.collect(await this.commitSettled(inputs), outcomes, inserted, enqueued);
     } catch (err) {
       if (inputs.length === 1 || isUnavailable(err)) {
         for (const i of inputs) outcomes.set(sendKey(i.senderId, i.clientMsgId), { error: err });
@@ -210,15 +209,15 @@ export class SendBatcher {
         error: (err as Error).message,
       });
       const half = Math.ceil(inputs.length / 2);
-      await this.commitIsolated(inputs.slice(0, half), inlineDelay, outcomes, inserted);
-      await this.commitIsolated(inputs.slice(half), inlineDelay, outcomes, inserted);
+      await this.commitIsolated(inputs.slice(0, half), outcomes, inserted, enqueued);
+      await this.commitIsolated(inputs.slice(half), outcomes, inserted, enqueued);
     }
   }
 
   /** Commits, redoing the batch when another replica won one of its keys in the meantime. */
-  private async commitSettled(inputs: SendInput[], outboxDelayMs: number): Promise<CommitOutcome> {
+  private async commitSettled(inputs: SendInput[]): Promise<CommitOutcome> {
     for (let attempt = 0; attempt < MAX_REDOS; attempt++) {
-      const result = await this.deps.commit(inputs, { newId: this.deps.newId, outboxDelayMs });
+      const result = await this.deps.commit(inputs, { newId: this.deps.newId });
       if (result !== DUPLICATE_RACE) {
         if (result.inserted.length > 0) {
           this.deps.metrics.seqAllocation.observe(result.reserveSeconds);
@@ -233,7 +232,9 @@ export class SendBatcher {
     result: CommitOutcome,
     outcomes: Map<string, Outcome>,
     inserted: MessageRecord[],
+    enqueued: Enqueued[],
   ) {
+    enqueued.push(result.enqueued);
     for (const [key, message] of result.existing) {
       outcomes.set(key, { ok: { message, duplicate: true } });
     }

@@ -57,12 +57,16 @@ describe('SendBatcher', () => {
           status: MessageStatus.NORMAL,
           sentAt: new Date(),
         }));
-        const outcome: CommitOutcome = { existing: new Map(), inserted, reserveSeconds: 0 };
+        const outcome: CommitOutcome = {
+          existing: new Map(),
+          inserted,
+          reserveSeconds: 0,
+          enqueued: { rows: [], inline: [] },
+        };
         return outcome;
       },
       newId: () => uniqueId('s'),
       assertStorable,
-      outboxDelayMs: () => 1000,
       afterCommit: async () => undefined,
       metrics: createMessageMetrics(new Registry()),
       logger: createLogger('test', 'error'),

@@ -6,7 +6,9 @@ import {
   MessageStatus,
   type SendMessageRequest,
 } from '@im-repo/proto/message';
+import { DUPLICATE_RACE } from '../src/message.repository';
 import { ConversationKind } from '../src/message.types';
+import { recordRows } from '../src/record-outbox';
 import {
   createTestEnvironment,
   expectGrpcError,
@@ -114,8 +116,12 @@ describe('SendMessage', () => {
 
   describe('a send committed whose head update never ran (kill -9 between the two)', () => {
     // The commit alone, as the batcher does it, without the head update that follows it.
-    const commitOnly = (req: SendMessageRequest, conversationId: string, type: ConversationKind) =>
-      svc.deps.repository.commitBatch(
+    const commitOnly = async (
+      req: SendMessageRequest,
+      conversationId: string,
+      type: ConversationKind,
+    ) => {
+      const outcome = await svc.deps.repository.commitBatch(
         [
           {
             clientMsgId: req.clientMsgId,
@@ -127,8 +133,14 @@ describe('SendMessage', () => {
             content: Buffer.from(req.content),
           },
         ],
-        { newId: () => uniqueId('S'), outboxDelayMs: 0 },
+        {
+          newId: () => uniqueId('S'),
+          enqueue: (t, inserted) => svc.deps.outbox.enqueue(t, recordRows(inserted)),
+        },
       );
+      // Its record reaches the conversation service; only the head update is lost.
+      if (outcome !== DUPLICATE_RACE) await svc.deps.outbox.deliver(outcome.enqueued);
+    };
     const maxSeq = async (id: string) =>
       (await svc.client.getMaxSeqs({ conversationIds: [id] })).maxSeqs[id];
 
@@ -409,7 +421,7 @@ describe('SendMessage', () => {
         });
       }
       // Delivered inline, so the outbox empties without the drainer (its rows are not due yet).
-      await waitFor(async () => (await svc.deps.outboxRepository.pending()) === 0, {
+      await waitFor(async () => (await svc.deps.outbox.countPending()) === 0, {
         timeoutMs: 5000,
         what: 'the delivered rows to be removed',
       });

@@ -3,6 +3,7 @@ import { createMessages } from './0001-create-messages';
 import { createConversationSeqs } from './0002-create-conversation-seqs';
 import { createMessageOutbox } from './0003-create-message-outbox';
 import { widenConversationIds } from './0004-widen-conversation-ids';
+import { moveOutbox } from './0005-move-outbox';
 
 /** Every migration of the message service, in order. */
 export const migrations: Migration[] = [
@@ -10,4 +11,5 @@ export const migrations: Migration[] = [
   createConversationSeqs,
   createMessageOutbox,
   widenConversationIds,
+  moveOutbox,
 ];
