@@ -10,6 +10,7 @@ import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
 import { Outbox } from '@im-repo/outbox';
 import { createConversationServiceClient } from '@im-repo/proto/conversation';
+import { createMessageServiceClient } from '@im-repo/proto/message';
 import { createUserServiceClient } from '@im-repo/proto/user';
 import {
   peerClientOptions,
@@ -26,6 +27,7 @@ import {
   PARTICIPANTS_TOPIC,
   participantsHandler,
 } from './participant-outbox';
+import { MessageHeads } from './message-heads';
 import { UserDirectory } from './user-directory';
 
 /** How often undelivered joins are retried (a constant: nothing to tune per deployment yet). */
@@ -100,6 +102,7 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
     config.peers.conversation,
     peerClientOptions(config),
   );
+  const messageClient = createMessageServiceClient(config.peers.message, peerClientOptions(config));
   const outbox = new Outbox({
     db: sequelize,
     table: 'group_outbox',
@@ -123,9 +126,14 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
       metrics.registry,
     ),
   );
-  const domain = new GroupDomain(repository, caches, new UserDirectory(userClient), outbox, {
-    maxMembers: config.group.max_members,
-  });
+  const domain = new GroupDomain(
+    repository,
+    caches,
+    new UserDirectory(userClient),
+    outbox,
+    new MessageHeads(messageClient),
+    { maxMembers: config.group.max_members },
+  );
   outbox.start();
   return {
     config,
@@ -139,6 +147,7 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
       await outbox.stop();
       userClient.close();
       conversationClient.close();
+      messageClient.close();
       redis.disconnect();
       await sequelize.close();
     },

@@ -16,6 +16,7 @@ import {
 import { assertActive, requireOutranks, requireRole, sendBlock } from './group.permissions';
 import type { GroupRepository, GroupTx } from './group.repository';
 import type {
+  FreezePoint,
   GroupChanges,
   GroupRecord,
   MemberRecord,
@@ -36,6 +37,11 @@ export interface CreateGroupInput {
 /** Which users exist (the user service). */
 export interface UserLookup {
   findUnknown(userIds: string[]): Promise<string[]>;
+}
+
+/** Where a group's conversation is now (the message service). */
+export interface GroupHeads {
+  freezePoint(groupId: string): Promise<FreezePoint>;
 }
 
 /** Delivers what a committed transaction queued in the outbox (never throws). */
@@ -75,6 +81,7 @@ export class GroupDomain {
     private readonly caches: GroupCaches,
     private readonly users: UserLookup,
     private readonly outbox: OutboxDelivery,
+    private readonly heads: GroupHeads,
     private readonly options: GroupDomainOptions,
   ) {
     this.now = options.now ?? (() => new Date());
@@ -193,26 +200,66 @@ export class GroupDomain {
     return members;
   }
 
+  /**
+   * Removes, then tells the conversation service (outbox) to freeze the removed members' rows
+   * at the group's max_seq read as the call began: see leavePoint.
+   */
   async removeMembers(operatorId: string, groupId: string, userIds: string[]): Promise<void> {
-    await this.change(groupId, async (_group, tx) => {
+    const requested = unique(userIds);
+    // A first pass on plain reads, so a call that fails its checks or removes nobody asks no
+    // peer. Everything is checked again under the lock.
+    assertActive(groupId, await this.repo.findGroup(groupId));
+    const first = requireRole(operatorId, await this.repo.findMember(groupId, operatorId), 'admin');
+    const present = await this.repo.findMembers(groupId, requested);
+    for (const target of present) requireOutranks(first, target, 'remove');
+    if (present.length === 0) return;
+    const point = await this.leavePoint(groupId);
+
+    const leaves = await this.change(groupId, async (_group, tx) => {
       const operator = requireRole(operatorId, await tx.member(operatorId), 'admin');
       // Non-members are skipped (idempotent); one target the operator may not remove fails all.
-      const targets = await tx.members(unique(userIds));
+      const targets = await tx.members(requested);
       for (const target of targets) requireOutranks(operator, target, 'remove');
       const ids = targets.map((t) => t.userId);
       await tx.removeMembers(ids, this.now());
-      return { result: undefined, group: ids.length > 0, members: ids };
+      const leaves = ids.length > 0 ? await tx.enqueueRemovals(ids, point) : undefined;
+      return { result: leaves, group: ids.length > 0, members: ids };
     });
+    if (leaves) await this.outbox.deliver(leaves);
   }
 
   async leaveGroup(userId: string, groupId: string): Promise<void> {
-    await this.change(groupId, async (_group, tx) => {
+    assertActive(groupId, await this.repo.findGroup(groupId));
+    const seen = await this.repo.findMember(groupId, userId);
+    if (!seen) throw targetNotMember(userId);
+    if (seen.role === 'owner') throw ownerCannotLeave();
+    const point = await this.leavePoint(groupId);
+
+    const leaves = await this.change(groupId, async (_group, tx) => {
       const member = await tx.member(userId);
       if (!member) throw targetNotMember(userId);
       if (member.role === 'owner') throw ownerCannotLeave();
       await tx.removeMembers([userId], this.now());
-      return { result: undefined, group: true, members: [userId] };
+      return {
+        result: await tx.enqueueRemovals([userId], point),
+        group: true,
+        members: [userId],
+      };
     });
+    await this.outbox.deliver(leaves);
+  }
+
+  /**
+   * The freeze point of a leave: the group's max_seq, read before the removal commits. Every
+   * send that returned before the call is at or below it, and none that starts after the call
+   * returned: only a send racing the call may land on either side (API.md). It is read first,
+   * not after the commit, so it can never be read late: the commit's outbox row must carry it,
+   * and a read after the commit that failed would leave that row with nothing but a later
+   * read, which would show the former member messages sent after they left. If the message
+   * service cannot answer, the call fails (UNAVAILABLE) before anything changed.
+   */
+  private leavePoint(groupId: string): Promise<FreezePoint> {
+    return this.heads.freezePoint(groupId);
   }
 
   async setMemberRole(

@@ -8,6 +8,7 @@ import {
 } from '@im-repo/db';
 import type { Enqueued, Outbox } from '@im-repo/outbox';
 import type {
+  FreezePoint,
   GroupChanges,
   GroupRecord,
   GroupStatus,
@@ -16,7 +17,7 @@ import type {
   PagePosition,
   Role,
 } from './group.types';
-import { participantRows } from './participant-outbox';
+import { participantRows, removalRows } from './participant-outbox';
 
 interface GroupRow {
   group_id: string;
@@ -124,6 +125,8 @@ export interface GroupTx {
   setMutedUntil(userId: string, until: Date | null): Promise<void>;
   /** Queues joins to tell the conversation service, delivered after commit. */
   enqueueParticipants(userIds: string[]): Promise<Enqueued>;
+  /** Queues leaves (their conversation rows freeze at point), delivered after commit. */
+  enqueueRemovals(userIds: string[], point: FreezePoint): Promise<Enqueued>;
   /** The group row as this transaction sees it now. */
   reload(): Promise<GroupRecord>;
 }
@@ -327,6 +330,8 @@ export class GroupRepository {
         );
       },
       enqueueParticipants: (userIds) => this.outbox.enqueue(t, participantRows(groupId, userIds)),
+      enqueueRemovals: (userIds, point) =>
+        this.outbox.enqueue(t, removalRows(groupId, userIds, point)),
       reload: async () => {
         const [row] = await select<GroupRow>(
           db,
