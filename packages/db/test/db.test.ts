@@ -1,10 +1,5 @@
 import { loadConfig } from '@im-repo/config';
-import {
-  AlreadyExistsError,
-  Code,
-  InvalidArgumentError,
-  UnavailableError,
-} from '@im-repo/errors';
+import { AlreadyExistsError, Code, InvalidArgumentError, UnavailableError } from '@im-repo/errors';
 import { createTestEnvironment, type TestEnvironment } from '@im-repo/testing';
 import { expect } from 'chai';
 import {
@@ -176,7 +171,9 @@ describe('db', () => {
     const notAscii = await fail('INSERT INTO narrow (id, code) VALUES (2, ?)', ['\u00e9']);
     expect(notAscii).to.include({ reason: 'INVALID_VALUE', field: 'code' });
     // A statement over max_allowed_packet (the server drops it before it parses anything).
-    const tooBig = translateDbError(Object.assign(new Error('x'), { code: 'ER_NET_PACKET_TOO_LARGE' }));
+    const tooBig = translateDbError(
+      Object.assign(new Error('x'), { code: 'ER_NET_PACKET_TOO_LARGE' }),
+    );
     expect(tooBig).to.include({ code: Code.RESOURCE_EXHAUSTED, reason: 'REQUEST_TOO_LARGE' });
   });
 
