@@ -106,6 +106,14 @@ describe('config', () => {
     expect(() => loadConfig('user', { env: { GROUP_MAX_MEMBERS: '1' } })).to.throw(
       /group\.max_members/,
     );
+    // Above NATS's default max payload (1 MiB), and a message must fit a 4 MiB answer.
+    expect(() => loadConfig('message', { env: { MESSAGE_MAX_CONTENT_BYTES: '1048577' } })).to.throw(
+      /message\.max_content_bytes/,
+    );
+    expect(
+      loadConfig('message', { env: { MESSAGE_MAX_CONTENT_BYTES: '1048576' } }).message
+        .max_content_bytes,
+    ).to.equal(1048576);
   });
 
   it('reports every bad value at once', () => {
