@@ -6,7 +6,7 @@ export TURBO_TELEMETRY_DISABLED := 1
 export DO_NOT_TRACK := 1
 SERVICES := user group message conversation presence
 
-.PHONY: pnpm install tidy generate build run test test-coverage fmt lint migrate docker-build bench clean
+.PHONY: pnpm install tidy generate build run test chaos test-coverage fmt lint migrate docker-build bench clean
 
 pnpm:
 	@command -v pnpm >/dev/null 2>&1 && [ "$$(pnpm --version)" = "$(PNPM_VERSION)" ] || npm install -g pnpm@$(PNPM_VERSION)
@@ -29,9 +29,15 @@ run: build
 	pnpm migrate all up
 	pnpm start
 
-## test: every package's tests against the local MariaDB and Redis (turbo run test)
+## test: every package's tests against the local MariaDB and Redis (turbo run test), then the
+## fault-injection suite on its own (tests/chaos; private MariaDB/Redis/NATS, so never in parallel)
 test: install
 	pnpm test
+	$(MAKE) --no-print-directory chaos
+
+## chaos: the fault-injection suite alone (skips with a note where mariadbd/redis-server/nats-server are missing)
+chaos: build
+	pnpm --filter @im-repo/chaos-tests chaos
 
 test-coverage: install
 	pnpm test:coverage

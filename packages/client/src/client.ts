@@ -99,7 +99,9 @@ export function createClient<D extends object>(
     service.definition as unknown as Parameters<typeof makeGenericClientConstructor>[0],
     service.name,
   );
-  const client = new Ctor(address, options.credentials ?? grpcCredentials.createInsecure(), {
+  // A comma list of IPv4 host:port (config's peer address) names replicas on fixed ports.
+  const target = address.includes(',') ? `ipv4:${address}` : address;
+  const client = new Ctor(target, options.credentials ?? grpcCredentials.createInsecure(), {
     'grpc.service_config': JSON.stringify(serviceConfig),
     'grpc.keepalive_time_ms': 30_000,
     'grpc.enable_channelz': 0,

@@ -266,8 +266,9 @@ export const schema = {
       env: 'MESSAGE_MAX_CONTENT_BYTES',
       default: 65536,
       min: 1,
-      max: 4_000_000,
-      doc: 'Largest message content',
+      // NATS's default max payload; every message must also fit a 4 MiB answer with room.
+      max: 1_048_576,
+      doc: 'Largest message content (at most 1 MiB)',
     }),
     recall_window_seconds: int({
       env: 'MESSAGE_RECALL_WINDOW_SECONDS',

@@ -96,9 +96,24 @@ describe('config', () => {
     expect(() => loadConfig('user', { env: { USER_SERVICE_ADDR: 'nohost' } })).to.throw(
       /peers\.user \(env USER_SERVICE_ADDR\)/,
     );
+    expect(() =>
+      loadConfig('user', { env: { USER_SERVICE_ADDR: 'a.example:1,b.example:2' } }),
+    ).to.throw(/comma list of IPv4/);
+    expect(
+      loadConfig('user', { env: { USER_SERVICE_ADDR: '127.0.0.1:8081,127.0.0.2:8081' } }).peers
+        .user,
+    ).to.equal('127.0.0.1:8081,127.0.0.2:8081');
     expect(() => loadConfig('user', { env: { GROUP_MAX_MEMBERS: '1' } })).to.throw(
       /group\.max_members/,
     );
+    // Above NATS's default max payload (1 MiB), and a message must fit a 4 MiB answer.
+    expect(() => loadConfig('message', { env: { MESSAGE_MAX_CONTENT_BYTES: '1048577' } })).to.throw(
+      /message\.max_content_bytes/,
+    );
+    expect(
+      loadConfig('message', { env: { MESSAGE_MAX_CONTENT_BYTES: '1048576' } }).message
+        .max_content_bytes,
+    ).to.equal(1048576);
   });
 
   it('reports every bad value at once', () => {

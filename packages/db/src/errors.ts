@@ -1,4 +1,10 @@
-import { AlreadyExistsError, AppError, UnavailableError } from '@im-repo/errors';
+import {
+  AlreadyExistsError,
+  AppError,
+  InvalidArgumentError,
+  ResourceExhaustedError,
+  UnavailableError,
+} from '@im-repo/errors';
 import { ConnectionError, TimeoutError, UniqueConstraintError } from 'sequelize';
 
 // mysql2 / MariaDB codes that mean "the database cannot serve us right now".
@@ -48,10 +54,29 @@ export function isDbUnavailable(err: unknown): boolean {
   return code !== undefined && UNAVAILABLE_CODES.has(code);
 }
 
+/** The column a value error names: "column 'x'", or MariaDB's "column `db`.`table`.`x`". */
+function column(err: unknown): string {
+  const named = /column (\S+)/.exec(driverError(err)?.sqlMessage ?? '')?.[1];
+  return named?.replace(/[`']/g, '').split('.').pop() || 'unknown';
+}
+
+/*
+ * Values the store refused. Validation should have stopped each of them first; if one slips
+ * through (a limit changed on one side only), the caller still learns which value and why,
+ * never INTERNAL. The column stands for the request field of the same name.
+ */
+const VALUE_ERRORS: Record<string, { reason: string; what: string }> = {
+  ER_DATA_TOO_LONG: { reason: 'VALUE_TOO_LONG', what: 'is too long to store' },
+  ER_WARN_DATA_OUT_OF_RANGE: { reason: 'VALUE_OUT_OF_RANGE', what: 'is out of the stored range' },
+  ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: { reason: 'INVALID_VALUE', what: 'cannot be stored as sent' },
+  ER_TRUNCATED_WRONG_VALUE: { reason: 'INVALID_VALUE', what: 'cannot be stored as sent' },
+};
+
 /**
  * Maps a driver error to what the caller should see: a unique violation nobody handled is
- * ALREADY_EXISTS, a lost or refused connection is UNAVAILABLE. Anything else is left alone
- * (it becomes INTERNAL, logged, never sent).
+ * ALREADY_EXISTS, a lost or refused connection is UNAVAILABLE, a value the store refused is
+ * INVALID_ARGUMENT naming it, a statement over max_allowed_packet is RESOURCE_EXHAUSTED.
+ * Anything else is left alone (it becomes INTERNAL, logged, never sent).
  */
 export function translateDbError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
@@ -68,6 +93,15 @@ export function translateDbError(err: unknown): AppError | undefined {
     return new UnavailableError('DATABASE_CONTENTION', 'the database is busy, retry', {
       cause: err,
     });
+  }
+  const code = driverCode(err);
+  const value = code === undefined ? undefined : VALUE_ERRORS[code];
+  if (value) {
+    const field = column(err);
+    return new InvalidArgumentError(field, `${field} ${value.what}`, value.reason);
+  }
+  if (code === 'ER_NET_PACKET_TOO_LARGE') {
+    return new ResourceExhaustedError('REQUEST_TOO_LARGE', 'the request is too large to store');
   }
   return undefined;
 }

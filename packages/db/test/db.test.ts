@@ -1,5 +1,5 @@
 import { loadConfig } from '@im-repo/config';
-import { AlreadyExistsError, UnavailableError } from '@im-repo/errors';
+import { AlreadyExistsError, Code, InvalidArgumentError, UnavailableError } from '@im-repo/errors';
 import { createTestEnvironment, type TestEnvironment } from '@im-repo/testing';
 import { expect } from 'chai';
 import {
@@ -151,6 +151,30 @@ describe('db', () => {
       (e: unknown) => e,
     );
     expect(violatedKey(pk)).to.equal('PRIMARY');
+  });
+
+  it('maps a value the store refuses to INVALID_ARGUMENT naming the column, never INTERNAL', async () => {
+    await execute(
+      db,
+      `CREATE TABLE narrow (id SMALLINT PRIMARY KEY, code VARCHAR(4) CHARACTER SET ascii NOT NULL)`,
+    );
+    const fail = (sql: string, params: unknown[]) =>
+      execute(db, sql, params as never).then(
+        () => expect.fail('the insert should fail'),
+        (e: unknown) => translateDbError(e),
+      );
+    const tooLong = await fail('INSERT INTO narrow (id, code) VALUES (1, ?)', ['abcdef']);
+    expect(tooLong).to.be.instanceOf(InvalidArgumentError);
+    expect(tooLong).to.include({ reason: 'VALUE_TOO_LONG', field: 'code' });
+    const outOfRange = await fail('INSERT INTO narrow (id, code) VALUES (?, ?)', [99_999, 'a']);
+    expect(outOfRange).to.include({ reason: 'VALUE_OUT_OF_RANGE', field: 'id' });
+    const notAscii = await fail('INSERT INTO narrow (id, code) VALUES (2, ?)', ['\u00e9']);
+    expect(notAscii).to.include({ reason: 'INVALID_VALUE', field: 'code' });
+    // A statement over max_allowed_packet (the server drops it before it parses anything).
+    const tooBig = translateDbError(
+      Object.assign(new Error('x'), { code: 'ER_NET_PACKET_TOO_LARGE' }),
+    );
+    expect(tooBig).to.include({ code: Code.RESOURCE_EXHAUSTED, reason: 'REQUEST_TOO_LARGE' });
   });
 
   it('maps an unreachable database to UNAVAILABLE, and ping says false', async () => {

@@ -60,9 +60,10 @@ export async function serve(
       if (stopping) return;
       stopping = true;
       logger.info('stopping', { signal });
+      // The metrics port first: a replacement on this host can bind it while this one drains.
+      await metricsServer.close();
       await running.server.shutdown();
       await running.close();
-      await metricsServer.close();
       logger.info('stopped');
       // Let winston flush its last lines.
       setImmediate(() => process.exit(0));

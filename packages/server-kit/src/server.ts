@@ -98,6 +98,7 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
     logger,
     metrics.registry,
   );
+  const inflight = new InFlight();
 
   const implementation: UntypedServiceImplementation = {};
   const definition = tolerantDefinition(service as ServiceInfo);
@@ -127,6 +128,7 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
       call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
     ) => {
       started.inc();
+      inflight.add();
       const startedAt = process.hrtime.bigint();
       // The request id and the abort signal cost a random UUID and an AbortController per
       // call; most unary calls never look at them, so both are made on first use.
@@ -192,6 +194,7 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
         }
         handled(code).inc();
         handling.observe(seconds);
+        inflight.done();
         return status;
       };
       return { ctx, finish };
@@ -273,12 +276,50 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
           server.forceShutdown();
           resolve();
         }, shutdownTimeoutMs);
-        server.tryShutdown(() => {
+        const finish = () => {
           clearTimeout(force);
           resolve();
+        };
+        // GOAWAY on every connection: clients stop sending here and move to other replicas.
+        server.tryShutdown(finish);
+        // A connection's graceful close also waits for streams no handler of ours serves (a
+        // health Watch), which held a drain until its deadline. Our own calls are what must
+        // finish; once they have (and their responses had time to go out), the rest is closed.
+        void inflight.idle(DRAIN_GRACE_MS).then(() => {
+          server.forceShutdown();
+          finish();
         });
       });
       return stopping;
     },
   };
+}
+
+/** How long a drained server waits for its last responses to leave before closing. */
+const DRAIN_GRACE_MS = 500;
+
+/** Calls being handled by this server's own handlers. */
+class InFlight {
+  private count = 0;
+  private waiters: (() => void)[] = [];
+
+  add(): void {
+    this.count++;
+  }
+
+  done(): void {
+    this.count--;
+    if (this.count === 0) {
+      for (const w of this.waiters.splice(0)) w();
+    }
+  }
+
+  /** Resolves once no call has been in flight for graceMs. */
+  async idle(graceMs: number): Promise<void> {
+    for (;;) {
+      if (this.count > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
+      await new Promise((resolve) => setTimeout(resolve, graceMs));
+      if (this.count === 0) return;
+    }
+  }
 }

@@ -10,6 +10,7 @@ import { createGroupServiceClient, groupService } from '@im-repo/proto/group';
 import { createUserServiceClient, userService } from '@im-repo/proto/user';
 import { decodeGrpcError, expectGrpcError, freePort, GrpcStatus, waitFor } from '@im-repo/testing';
 import { expect } from 'chai';
+import { Registry } from 'prom-client';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { Writable } from 'node:stream';
 import winston from 'winston';
@@ -63,6 +64,7 @@ interface HealthStub {
     req: { service: string },
     cb: (err: ServiceError | null, res: { status: string }) => void,
   ): void;
+  Watch(req: { service: string }): NodeJS.EventEmitter;
   close(): void;
 }
 const check = (client: HealthStub, service: string) =>
@@ -441,6 +443,97 @@ describe('server-kit', () => {
       upstream.close();
       await relay.shutdown();
     }
+  });
+
+  /** The slow fixture served through serve(), as its own process. */
+  async function startSlowChild(env: Record<string, string>) {
+    const [port, metricsPort] = [await freePort(), await freePort()];
+    const child = spawn(
+      process.execPath,
+      ['-r', 'tsx/cjs', join(__dirname, 'fixtures', 'slow-server.ts')],
+      {
+        env: {
+          ...process.env,
+          SERVER_PORT: String(port),
+          METRICS_PORT: String(metricsPort),
+          SERVER_HOST: '127.0.0.1',
+          LOG_LEVEL: 'info',
+          CONFIG_FILE: '',
+          ...env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    child.stdout.on('data', (d) => (output += String(d)));
+    child.stderr.on('data', (d) => (output += String(d)));
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => resolve(code)),
+    );
+    await waitFor(() => output.includes('"listening"'), {
+      timeoutMs: 20_000,
+      what: 'the child to listen',
+    });
+    return { port, metricsPort, child, exited, output: () => output };
+  }
+
+  const portTaken = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = new Socket();
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+      s.connect(port, '127.0.0.1');
+    });
+
+  it('on SIGTERM exits once its calls are done, not at its deadline, though clients hold connections and a health Watch', async function () {
+    this.timeout(60_000);
+    // A deadline the drain must not wait for.
+    const { port, child, exited } = await startSlowChild({ SHUTDOWN_TIMEOUT_MS: '30000' });
+    const client = createUserServiceClient(`127.0.0.1:${port}`);
+    await client.getUser({ userId: 'warm' });
+    const health = healthClient(`127.0.0.1:${port}`);
+    const watch = health.Watch({ service: '' });
+    const statuses: string[] = [];
+    watch.on('data', (d: { status: string }) => statuses.push(d.status));
+    watch.on('error', () => undefined);
+    await waitFor(() => statuses.includes('SERVING'), { what: 'the Watch to report' });
+
+    const started = Date.now();
+    child.kill('SIGTERM');
+    expect(await exited).to.equal(0);
+    const seconds = (Date.now() - started) / 1000;
+    expect(seconds, 'seconds from SIGTERM to exit').to.be.below(15);
+    client.close();
+    health.close();
+  });
+
+  it('on SIGTERM frees its metrics port before it drains, so a replacement can bind it', async function () {
+    this.timeout(60_000);
+    const { port, metricsPort, child, exited, output } = await startSlowChild({
+      SLOW_MS: '3000',
+    });
+    expect(await portTaken(metricsPort)).to.equal(true);
+    const client = createUserServiceClient(`127.0.0.1:${port}`);
+    let answered = false;
+    const inFlight = client.getUser({ userId: 'drain-me' }, { timeoutMs: 20_000 }).then((r) => {
+      answered = true;
+      return r;
+    });
+    await waitFor(() => output().includes('handling'), { what: 'the call to be handled' });
+    child.kill('SIGTERM');
+    await waitFor(async () => !(await portTaken(metricsPort)), {
+      timeoutMs: 10_000,
+      what: 'the metrics port to be released',
+    });
+    expect(answered, 'the call was still draining when the port was free').to.equal(false);
+    const replacement = await startMetricsServer(new Registry(), metricsPort, '127.0.0.1');
+    await replacement.close();
+    expect((await inFlight).user!.userId).to.equal('drain-me');
+    expect(await exited).to.equal(0);
+    client.close();
   });
 
   it('on SIGTERM lets an in-flight call finish, then exits 0', async function () {

@@ -25,12 +25,17 @@ export function comesAfter(r: UserConversationRecord, p: ListPosition): boolean 
 /** unread_count: never negative, whatever order the inputs arrived in. */
 export const unreadCount = (maxSeq: number, readSeq: number) => Math.max(0, maxSeq - readSeq);
 
-/** total_unread: every conversation of the user except muted ones (hidden ones included). */
+/**
+ * total_unread: every conversation of the user except muted ones (hidden ones included); a
+ * former member's row counts up to where it froze. maxSeqOf is asked for the others only.
+ */
 export function totalUnread(
   rows: UserConversationRecord[],
   maxSeqOf: (conversationId: string) => number,
 ): number {
   let total = 0;
-  for (const r of rows) if (!r.muted) total += unreadCount(maxSeqOf(r.conversationId), r.readSeq);
+  for (const r of rows) {
+    if (!r.muted) total += unreadCount(r.frozenSeq ?? maxSeqOf(r.conversationId), r.readSeq);
+  }
   return total;
 }

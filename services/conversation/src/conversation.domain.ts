@@ -22,6 +22,7 @@ import type {
   ListPage,
   ListPageToken,
   MessageRecordInput,
+  RemoveParticipantsInput,
   UserConversationRecord,
 } from './conversation.types';
 import type { ListCursorStore } from './list-cursor.store';
@@ -48,6 +49,7 @@ function toView(r: UserConversationRecord, head: ConversationHead): Conversation
     pinned: r.pinned,
     muted: r.muted,
     ...(head.lastMessage ? { lastMessage: head.lastMessage } : {}),
+    lastMessageTruncated: head.lastMessageTruncated ?? false,
     updatedAt: lastActivity(r),
   };
 }
@@ -82,19 +84,25 @@ export class ConversationDomain {
     const cut = token
       ? await this.laterPage(userId, visible, pageSize, token)
       : this.firstPage(userId, visible, pageSize);
-    const pageIds = cut.page.map((r) => r.conversationId);
-    const onPage = new Set(pageIds);
+    const onPage = new Set(cut.page.map((r) => r.conversationId));
+    const live = cut.page.filter((r) => r.frozenSeq === null).map((r) => r.conversationId);
     const others = rows
-      .filter((r) => !r.muted && !onPage.has(r.conversationId))
+      .filter((r) => !r.muted && r.frozenSeq === null && !onPage.has(r.conversationId))
       .map((r) => r.conversationId);
-    // The snapshot of a first page is stored while the message service answers.
-    const [{ heads, maxSeqs }, next] = await Promise.all([
-      this.messages.heads(pageIds, others),
+    // The snapshot of a first page is stored while the message service answers. A page holds
+    // at most 200 rows of ~2 KB (ids, a 1,024-byte preview), far under 4 MiB: no size cut.
+    const [{ heads, maxSeqs }, frozenHeads, next] = await Promise.all([
+      this.messages.heads(live, others),
+      this.messages.headsAt(frozenRefs(cut.page)),
       cut.next,
     ]);
+    const headOf = (r: UserConversationRecord): ConversationHead =>
+      r.frozenSeq === null
+        ? (heads.get(r.conversationId) ?? { maxSeq: 0 })
+        : (frozenHeads.get(r.conversationId) ?? { maxSeq: r.frozenSeq });
     const maxSeqOf = (id: string) => heads.get(id)?.maxSeq ?? maxSeqs.get(id) ?? 0;
     return {
-      conversations: cut.page.map((r) => toView(r, heads.get(r.conversationId) ?? { maxSeq: 0 })),
+      conversations: cut.page.map((r) => toView(r, headOf(r))),
       ...(next ? { next } : {}),
       totalUnread: totalUnread(rows, maxSeqOf),
     };
@@ -105,14 +113,14 @@ export class ConversationDomain {
     const rows = await this.repo.listForUser(userId);
     const { maxSeqs } = await this.messages.heads(
       [],
-      rows.filter((r) => !r.muted).map((r) => r.conversationId),
+      rows.filter((r) => !r.muted && r.frozenSeq === null).map((r) => r.conversationId),
     );
     return totalUnread(rows, (id) => maxSeqs.get(id) ?? 0);
   }
 
   async getConversation(userId: string, conversationId: string): Promise<ConversationView> {
     const row = await this.existing(userId, conversationId);
-    return toView(row, await this.messages.head(conversationId));
+    return toView(row, await this.headOf(row));
   }
 
   /** Moves read_seq forward only, clamped to max_seq; 0 reads everything. */
@@ -122,7 +130,8 @@ export class ConversationDomain {
     readSeq: number,
   ): Promise<ConversationView> {
     let row = await this.existing(userId, conversationId);
-    const head = await this.messages.head(conversationId);
+    // A former member's head is the frozen one, so this clamps to the frozen max_seq.
+    const head = await this.headOf(row);
     const target = readSeq === 0 ? head.maxSeq : Math.min(readSeq, head.maxSeq);
     if (target > row.readSeq) {
       const enqueued = await this.emitting(
@@ -153,11 +162,12 @@ export class ConversationDomain {
     const row = await this.existing(userId, conversationId);
     // Our recorded activity never runs ahead of the message service, but if it did, hiding
     // below it would leave the conversation visible.
-    const maxSeq = Math.max(await this.messages.maxSeq(conversationId), row.activityMaxSeq);
+    const maxSeq =
+      row.frozenSeq ?? Math.max(await this.messages.maxSeq(conversationId), row.activityMaxSeq);
     const enqueued = await this.emitting(
       (onChange) => this.repo.hide(userId, conversationId, maxSeq, this.now(), onChange),
       async (before, after, at) => {
-        const view = toView(after, await this.messages.head(conversationId));
+        const view = toView(after, await this.headOf(row));
         return [
           ...(after.readSeq > before.readSeq ? [readEvent(userId, view, at)] : []),
           updatedEvent(userId, view, at),
@@ -228,7 +238,10 @@ export class ConversationDomain {
     await this.repo.recordActivity([...activity.values()], [...rows.values()], this.now());
   }
 
-  /** New rows start fully read (at the message service's current max_seq); existing ones stay. */
+  /**
+   * New rows start fully read (at the message service's current max_seq), and so do former
+   * members' frozen rows, which follow the group again; other existing rows stay as they are.
+   */
   async addParticipants(input: AddParticipantsInput): Promise<void> {
     if (input.userIds.length === 0) return;
     const maxSeq = await this.messages.maxSeq(input.conversationId);
@@ -244,6 +257,29 @@ export class ConversationDomain {
     );
   }
 
+  /**
+   * Members who left or were removed: their rows freeze where the group was then (the group
+   * service reads frozen_seq right as the removal happens, see its README). Idempotent; a
+   * later AddParticipants unfreezes (the group service's outbox keeps the two in order).
+   */
+  async removeParticipants(input: RemoveParticipantsInput): Promise<void> {
+    if (input.userIds.length === 0) return;
+    await this.repo.freeze(
+      input.conversationId,
+      input.userIds,
+      input.frozenSeq,
+      input.frozenAt,
+      this.now(),
+    );
+  }
+
+  /** The head a row shows: the conversation now, or where a former member's row froze. */
+  private async headOf(row: UserConversationRecord): Promise<ConversationHead> {
+    if (row.frozenSeq === null) return this.messages.head(row.conversationId);
+    const frozen = await this.messages.headsAt(frozenRefs([row]));
+    return frozen.get(row.conversationId) ?? { maxSeq: row.frozenSeq };
+  }
+
   private async setFlag(
     userId: string,
     conversationId: string,
@@ -252,7 +288,7 @@ export class ConversationDomain {
   ): Promise<ConversationView> {
     const row = await this.existing(userId, conversationId);
     // Ask first: if the message service is down the call fails without having changed anything.
-    const head = await this.messages.head(conversationId);
+    const head = await this.headOf(row);
     const enqueued = await this.emitting(
       (onChange) => this.repo.setFlag(userId, conversationId, flag, value, this.now(), onChange),
       (_before, after, at) => [updatedEvent(userId, toView(after, head), at)],
@@ -313,6 +349,11 @@ export class ConversationDomain {
     };
   }
 }
+
+const frozenRefs = (rows: UserConversationRecord[]) =>
+  rows.flatMap((r) =>
+    r.frozenSeq === null ? [] : [{ conversationId: r.conversationId, seq: r.frozenSeq }],
+  );
 
 /**
  * Without a snapshot (expired, Redis flushed or down): resume after the last position in the

@@ -8,6 +8,7 @@ import {
   messageRecords,
   participants,
   protoType,
+  removedParticipants,
 } from './conversation.validation';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -24,6 +25,7 @@ export function toProto(c: ConversationView): Conversation {
     pinned: c.pinned,
     muted: c.muted,
     lastMessage: c.lastMessage,
+    lastMessageTruncated: c.lastMessageTruncated,
     updatedAt: c.updatedAt,
   };
 }
@@ -91,6 +93,11 @@ export function createConversationHandlers(
 
     async addParticipants(req) {
       await domain.addParticipants(participants(req));
+      return {};
+    },
+
+    async removeParticipants(req) {
+      await domain.removeParticipants(removedParticipants(req));
       return {};
     },
   };

@@ -13,6 +13,8 @@ interface Row {
   created_at: Date;
   activity_max_seq: number | null;
   last_sent_at: Date | null;
+  frozen_seq: number | null;
+  frozen_at: Date | null;
 }
 
 /**
@@ -54,12 +56,18 @@ const ROWS_PER_STATEMENT = 1000;
 
 const SELECT_JOINED = `
   SELECT uc.user_id, uc.conversation_id, uc.conversation_type, uc.peer_id, uc.read_seq,
-         uc.pinned, uc.muted, uc.hidden_seq, uc.created_at,
+         uc.pinned, uc.muted, uc.hidden_seq, uc.created_at, uc.frozen_seq, uc.frozen_at,
          a.max_seq AS activity_max_seq, a.last_sent_at
   FROM user_conversations uc
   LEFT JOIN conversation_activity a ON a.conversation_id = uc.conversation_id`;
 
+// A frozen row's activity is where it froze, not the conversation's (see toRecord).
+const LAST_ACTIVITY = `IF(uc.frozen_seq IS NULL, COALESCE(a.last_sent_at, uc.created_at),
+  COALESCE(uc.frozen_at, uc.created_at))`;
+
+/** A former member's row reads as the conversation was when they left. */
 function toRecord(row: Row): UserConversationRecord {
+  const frozen = row.frozen_seq !== null;
   return {
     userId: row.user_id,
     conversationId: row.conversation_id,
@@ -70,8 +78,13 @@ function toRecord(row: Row): UserConversationRecord {
     muted: Boolean(row.muted),
     hiddenSeq: Number(row.hidden_seq),
     createdAt: row.created_at,
-    activityMaxSeq: row.activity_max_seq === null ? 0 : Number(row.activity_max_seq),
-    lastSentAt: row.last_sent_at,
+    activityMaxSeq: frozen
+      ? Number(row.frozen_seq)
+      : row.activity_max_seq === null
+        ? 0
+        : Number(row.activity_max_seq),
+    lastSentAt: frozen ? row.frozen_at : row.last_sent_at,
+    frozenSeq: frozen ? Number(row.frozen_seq) : null,
   };
 }
 
@@ -94,7 +107,7 @@ export class ConversationRepository {
       this.db,
       `${SELECT_JOINED}
        WHERE uc.user_id = ?
-       ORDER BY uc.pinned DESC, COALESCE(a.last_sent_at, uc.created_at) DESC, uc.conversation_id`,
+       ORDER BY uc.pinned DESC, ${LAST_ACTIVITY} DESC, uc.conversation_id`,
       [userId],
     );
     return rows.map(toRecord);
@@ -237,11 +250,40 @@ export class ConversationRepository {
     );
   }
 
-  /** Creates the rows that are missing; existing rows are left exactly as they are. */
+  /**
+   * Creates the rows that are missing; a frozen row (a former member re-added) follows the
+   * conversation again, read up to the row's readSeq; other existing rows stay as they are.
+   */
   async insertMissing(rows: UserRowUpsert[], now: Date): Promise<void> {
     for (const part of chunks([...rows].sort(byUserRowKey), ROWS_PER_STATEMENT)) {
-      // A no-op update rather than INSERT IGNORE, which would also swallow other errors.
-      await this.writeUserRows(part, now, 'user_id = user_id');
+      // read_seq and updated_at are assigned while frozen_seq still holds its old value,
+      // whether MySQL assigns left to right or all at once.
+      await this.writeUserRows(
+        part,
+        now,
+        `read_seq = IF(frozen_seq IS NULL, read_seq, GREATEST(read_seq, VALUES(read_seq))),
+         updated_at = IF(frozen_seq IS NULL, updated_at, VALUES(updated_at)),
+         frozen_at = NULL,
+         frozen_seq = NULL`,
+      );
+    }
+  }
+
+  /** Freezes existing rows of these users at frozenSeq (a replay writes the same values). */
+  async freeze(
+    conversationId: string,
+    userIds: string[],
+    frozenSeq: number,
+    frozenAt: Date | null,
+    now: Date,
+  ): Promise<void> {
+    for (const part of chunks([...userIds].sort(cmp), ROWS_PER_STATEMENT)) {
+      await execute(
+        this.db,
+        `UPDATE user_conversations SET frozen_seq = ?, frozen_at = ?, updated_at = ?
+         WHERE conversation_id = ? AND user_id IN (?)`,
+        [frozenSeq, frozenAt, now, conversationId, part],
+      );
     }
   }
 

@@ -18,6 +18,11 @@ export interface UserConversationRecord {
   activityMaxSeq: number;
   /** sent_at of that message, null when none yet. */
   lastSentAt: Date | null;
+  /**
+   * A former group member's row: the group's max_seq when they left (activityMaxSeq and
+   * lastSentAt then describe that point, not the group now); null while the row follows it.
+   */
+  frozenSeq: number | null;
 }
 
 /**
@@ -28,7 +33,9 @@ export type LastMessage = Message;
 
 export interface ConversationHead {
   maxSeq: number;
+  /** A preview: its content is at most 1,024 bytes. */
   lastMessage?: LastMessage;
+  lastMessageTruncated?: boolean;
 }
 
 /** One conversation as a user sees it. */
@@ -42,6 +49,7 @@ export interface ConversationView {
   pinned: boolean;
   muted: boolean;
   lastMessage?: LastMessage;
+  lastMessageTruncated: boolean;
   /** Last activity: the last message's sent_at, or when the user's row was created. */
   updatedAt: Date;
 }
@@ -86,4 +94,13 @@ export interface ListPage {
   conversations: ConversationView[];
   next?: ListPageToken;
   totalUnread: number;
+}
+
+/** Members who left a group, or were removed: their rows freeze at frozenSeq. */
+export interface RemoveParticipantsInput {
+  conversationId: string;
+  userIds: string[];
+  frozenSeq: number;
+  /** sent_at of the message at frozenSeq; null when frozenSeq is 0. */
+  frozenAt: Date | null;
 }

@@ -1,6 +1,10 @@
 import { InvalidArgumentError } from '@im-repo/errors';
 import { groupConversationId, parseConversationId, singleConversationId } from '@im-repo/proto';
-import type { AddParticipantsRequest, MessageRecord } from '@im-repo/proto/conversation';
+import type {
+  AddParticipantsRequest,
+  MessageRecord,
+  RemoveParticipantsRequest,
+} from '@im-repo/proto/conversation';
 import { ConversationType } from '@im-repo/proto/message';
 import { validate } from '@im-repo/server-kit';
 import type {
@@ -8,6 +12,7 @@ import type {
   ConversationKind,
   ListPageToken,
   MessageRecordInput,
+  RemoveParticipantsInput,
 } from './conversation.types';
 
 /** Records per RecordMessages call (the message service batches at most 4096 per commit). */
@@ -135,6 +140,32 @@ export function participants(req: AddParticipantsRequest): AddParticipantsInput 
     kind: 'single',
     userIds,
     peerOf: (u) => (u === a ? b : a),
+  };
+}
+
+/** Only group members leave: conversation_id must be a group conversation. */
+export function removedParticipants(req: RemoveParticipantsRequest): RemoveParticipantsInput {
+  const parsed = validate.conversationId('conversation_id', req.conversationId);
+  if (parsed.type !== 'group') {
+    throw new InvalidArgumentError(
+      'conversation_id',
+      'conversation_id must be a group conversation',
+    );
+  }
+  const userIds = [...new Set(validate.idList('user_ids', req.userIds, MAX_PARTICIPANTS))];
+  const frozenSeq = validate.nonNegative('frozen_seq', req.frozenSeq);
+  const ms = req.frozenAt?.getTime();
+  if (ms !== undefined && !(ms >= 0 && ms <= LATEST_TIME_MS)) {
+    throw new InvalidArgumentError('frozen_at', 'frozen_at is out of range');
+  }
+  if (frozenSeq > 0 && ms === undefined) {
+    throw new InvalidArgumentError('frozen_at', 'frozen_at is required when frozen_seq is set');
+  }
+  return {
+    conversationId: parsed.conversationId,
+    userIds,
+    frozenSeq,
+    frozenAt: frozenSeq > 0 ? req.frozenAt! : null,
   };
 }
 

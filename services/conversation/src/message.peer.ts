@@ -1,3 +1,4 @@
+import type { ConversationHead as ProtoHead } from '@im-repo/proto/message';
 import type { PeerClient } from '@im-repo/server-kit';
 import type { ConversationHead } from './conversation.types';
 
@@ -11,6 +12,13 @@ export interface HeadsAnswer {
   /** max_seq of every max-seq-only id (0 when the conversation has no messages). */
   maxSeqs: Map<string, number>;
 }
+
+const toHead = (head: ProtoHead): ConversationHead => ({
+  maxSeq: head.maxSeq,
+  ...(head.lastMessage
+    ? { lastMessage: head.lastMessage, lastMessageTruncated: head.lastMessageTruncated }
+    : {}),
+});
 
 /**
  * The conversation service's view of the message service: batched reads of max_seq and last
@@ -44,10 +52,7 @@ export class MessagePeer {
     );
     for (const response of responses) {
       for (const head of response.heads) {
-        answer.heads.set(head.conversationId, {
-          maxSeq: head.maxSeq,
-          ...(head.lastMessage ? { lastMessage: head.lastMessage } : {}),
-        });
+        answer.heads.set(head.conversationId, toHead(head));
       }
       for (const [id, seq] of Object.entries(response.maxSeqs)) answer.maxSeqs.set(id, seq);
     }
@@ -57,6 +62,22 @@ export class MessagePeer {
   async head(conversationId: string): Promise<ConversationHead> {
     const { heads } = await this.heads([conversationId], []);
     return heads.get(conversationId) ?? { maxSeq: 0 };
+  }
+
+  /**
+   * Conversations as they were at a seq (former members' frozen rows), keyed by conversation
+   * id: max_seq is that seq and last_message the message at it. Seq 0 needs no call.
+   */
+  async headsAt(
+    refs: { conversationId: string; seq: number }[],
+  ): Promise<Map<string, ConversationHead>> {
+    const asked = refs.filter((r) => r.seq > 0);
+    const out = new Map<string, ConversationHead>();
+    if (asked.length === 0) return out;
+    if (asked.length > MAX_HEAD_IDS) throw new Error(`at most ${MAX_HEAD_IDS} heads per call`);
+    const { heads } = await this.client.getConversationHeadsAt({ headsAt: asked });
+    for (const head of heads) out.set(head.conversationId, toHead(head));
+    return out;
   }
 
   /** The authoritative current max_seq of one conversation (0 when it has no messages). */

@@ -115,7 +115,16 @@ export class MessageStandIn {
     return {
       heads: req.conversationIds.flatMap((conversationId) => {
         const head = this.conversations.get(conversationId);
-        return head ? [{ conversationId, maxSeq: head.maxSeq, lastMessage: head.last }] : [];
+        return head
+          ? [
+              {
+                conversationId,
+                maxSeq: head.maxSeq,
+                lastMessage: head.last,
+                lastMessageTruncated: false,
+              },
+            ]
+          : [];
       }),
       maxSeqs: Object.fromEntries(req.maxSeqOnlyIds.map((id) => [id, this.maxSeq(id)])),
     };

@@ -26,6 +26,7 @@ import {
   PARTICIPANTS_TOPIC,
   participantsHandler,
 } from './participant-outbox';
+import { MessageHeads } from './message-heads';
 import { UserDirectory } from './user-directory';
 
 /** How often undelivered joins are retried (a constant: nothing to tune per deployment yet). */
@@ -97,6 +98,7 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
   };
   const userClient = createPeerClient(config, 'user');
   const conversationClient = createPeerClient(config, 'conversation');
+  const messageClient = createPeerClient(config, 'message');
   const outbox = new Outbox({
     db: sequelize,
     table: 'group_outbox',
@@ -122,9 +124,14 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
       metrics.registry,
     ),
   );
-  const domain = new GroupDomain(repository, caches, new UserDirectory(userClient), outbox, {
-    maxMembers: config.group.max_members,
-  });
+  const domain = new GroupDomain(
+    repository,
+    caches,
+    new UserDirectory(userClient),
+    outbox,
+    new MessageHeads(messageClient),
+    { maxMembers: config.group.max_members },
+  );
   outbox.start();
   return {
     config,
@@ -139,6 +146,7 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
       await events?.close();
       userClient.close();
       conversationClient.close();
+      messageClient.close();
       redis.disconnect();
       await sequelize.close();
     },

@@ -24,6 +24,7 @@ import {
 import { assertActive, requireOutranks, requireRole, sendBlock } from './group.permissions';
 import type { GroupRepository, GroupTx } from './group.repository';
 import type {
+  FreezePoint,
   GroupChanges,
   GroupRecord,
   MemberRecord,
@@ -44,6 +45,11 @@ export interface CreateGroupInput {
 /** Which users exist (the user service). */
 export interface UserLookup {
   findUnknown(userIds: string[]): Promise<string[]>;
+}
+
+/** Where a group's conversation is now (the message service). */
+export interface GroupHeads {
+  freezePoint(groupId: string): Promise<FreezePoint>;
 }
 
 /** Delivers what a committed transaction queued in the outbox (never throws). */
@@ -85,6 +91,7 @@ export class GroupDomain {
     private readonly caches: GroupCaches,
     private readonly users: UserLookup,
     private readonly outbox: OutboxDelivery,
+    private readonly heads: GroupHeads,
     private readonly options: GroupDomainOptions,
   ) {
     this.now = options.now ?? (() => new Date());
@@ -208,30 +215,70 @@ export class GroupDomain {
     return members;
   }
 
+  /**
+   * Removes, then tells the conversation service (outbox) to freeze the removed members' rows
+   * at the group's max_seq read as the call began: see leavePoint.
+   */
   async removeMembers(operatorId: string, groupId: string, userIds: string[]): Promise<void> {
+    const requested = unique(userIds);
+    // A first pass on plain reads, so a call that fails its checks or removes nobody asks no
+    // peer. Everything is checked again under the lock.
+    assertActive(groupId, await this.repo.findGroup(groupId));
+    const first = requireRole(operatorId, await this.repo.findMember(groupId, operatorId), 'admin');
+    const present = await this.repo.findMembers(groupId, requested);
+    for (const target of present) requireOutranks(first, target, 'remove');
+    if (present.length === 0) return;
+    const point = await this.leavePoint(groupId);
+
     await this.change(groupId, async (_group, tx) => {
       const operator = requireRole(operatorId, await tx.member(operatorId), 'admin');
       // Non-members are skipped (idempotent); one target the operator may not remove fails all.
-      const targets = await tx.members(unique(userIds));
+      const targets = await tx.members(requested);
       for (const target of targets) requireOutranks(operator, target, 'remove');
       const removed = new Set(targets.map((t) => t.userId));
       // Request order without duplicates: the order the event lists them in.
       const ids = unique(userIds).filter((id) => removed.has(id));
       await tx.removeMembers(ids, this.now());
-      const enqueued = [await tx.enqueueEvents(membersRemoved(groupId, ids, operatorId, false))];
+      const leaves = ids.length > 0 ? [await tx.enqueueRemovals(ids, point)] : [];
+      const enqueued = [
+        ...leaves,
+        await tx.enqueueEvents(membersRemoved(groupId, ids, operatorId, false)),
+      ];
       return { result: undefined, group: ids.length > 0, members: ids, enqueued };
     });
   }
 
   async leaveGroup(userId: string, groupId: string): Promise<void> {
+    assertActive(groupId, await this.repo.findGroup(groupId));
+    const seen = await this.repo.findMember(groupId, userId);
+    if (!seen) throw targetNotMember(userId);
+    if (seen.role === 'owner') throw ownerCannotLeave();
+    const point = await this.leavePoint(groupId);
+
     await this.change(groupId, async (_group, tx) => {
       const member = await tx.member(userId);
       if (!member) throw targetNotMember(userId);
       if (member.role === 'owner') throw ownerCannotLeave();
       await tx.removeMembers([userId], this.now());
-      const enqueued = [await tx.enqueueEvents(membersRemoved(groupId, [userId], userId, true))];
+      const enqueued = [
+        await tx.enqueueRemovals([userId], point),
+        await tx.enqueueEvents(membersRemoved(groupId, [userId], userId, true)),
+      ];
       return { result: undefined, group: true, members: [userId], enqueued };
     });
+  }
+
+  /**
+   * The freeze point of a leave: the group's max_seq, read before the removal commits. Every
+   * send that returned before the call is at or below it, and none that starts after the call
+   * returned: only a send racing the call may land on either side (API.md). It is read first,
+   * not after the commit, so it can never be read late: the commit's outbox row must carry it,
+   * and a read after the commit that failed would leave that row with nothing but a later
+   * read, which would show the former member messages sent after they left. If the message
+   * service cannot answer, the call fails (UNAVAILABLE) before anything changed.
+   */
+  private leavePoint(groupId: string): Promise<FreezePoint> {
+    return this.heads.freezePoint(groupId);
   }
 
   async setMemberRole(
@@ -354,9 +401,9 @@ export class GroupDomain {
     userId: string,
     after: PagePosition | undefined,
     limit: number,
-  ): Promise<Page<GroupRecord>> {
-    const page = await this.repo.listUserGroups(userId, after, limit);
-    return { ...page, items: page.items.map(({ joinedAt: _joinedAt, ...group }) => group) };
+  ): Promise<Page<GroupRecord & { joinedAt: Date }>> {
+    // joinedAt is the user's, the page's position (the handler may end the page early).
+    return this.repo.listUserGroups(userId, after, limit);
   }
 
   /**

@@ -1,13 +1,13 @@
 import { InvalidArgumentError } from '@im-repo/errors';
 import { ID_PATTERN } from '@im-repo/proto';
 import {
-  type Group,
-  type GroupMember,
+  Group,
+  GroupMember,
   GroupRole,
   type GroupServiceService,
   GroupStatus,
 } from '@im-repo/proto/group';
-import { type ServiceHandlers, validate } from '@im-repo/server-kit';
+import { itemsThatFit, type ServiceHandlers, validate } from '@im-repo/server-kit';
 import type { GroupDomain } from './group.domain';
 import type { GroupRecord, MemberRecord, PagePosition, Role } from './group.types';
 
@@ -234,10 +234,11 @@ export function createGroupHandlers(
       const size = validate.pageSize('page_size', req.pageSize, DEFAULT_PAGE, MAX_PAGE);
       const scope = `m:${groupId}`;
       const page = await domain.listMembers(groupId, decodePosition(req.pageToken, scope), size);
-      return {
-        members: page.items.map(memberToProto),
-        nextPageToken: encodePosition(page.next, scope),
-      };
+      const members = page.items.map(memberToProto);
+      const n = itemsThatFit(members.map((m) => GroupMember.encode(m).finish().length));
+      const last = page.items[n - 1];
+      const next = n < members.length ? { joinedAt: last!.joinedAt, id: last!.userId } : page.next;
+      return { members: members.slice(0, n), nextPageToken: encodePosition(next, scope) };
     },
 
     async listUserGroups(req) {
@@ -245,10 +246,12 @@ export function createGroupHandlers(
       const size = validate.pageSize('page_size', req.pageSize, DEFAULT_PAGE, MAX_PAGE);
       const scope = `u:${userId}`;
       const page = await domain.listUserGroups(userId, decodePosition(req.pageToken, scope), size);
-      return {
-        groups: page.items.map(groupToProto),
-        nextPageToken: encodePosition(page.next, scope),
-      };
+      // A group's texts can reach ~15 KB, so 1,000 of them would pass 4 MiB: end the page early.
+      const groups = page.items.map(groupToProto);
+      const n = itemsThatFit(groups.map((g) => Group.encode(g).finish().length));
+      const last = page.items[n - 1];
+      const next = n < groups.length ? { joinedAt: last!.joinedAt, id: last!.groupId } : page.next;
+      return { groups: groups.slice(0, n), nextPageToken: encodePosition(next, scope) };
     },
 
     async checkSendPermission(req) {

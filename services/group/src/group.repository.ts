@@ -8,6 +8,7 @@ import {
 } from '@im-repo/db';
 import { databaseNow, type Enqueued, type NewOutboxRow, type Outbox } from '@im-repo/outbox';
 import type {
+  FreezePoint,
   GroupChanges,
   GroupRecord,
   GroupStatus,
@@ -16,7 +17,7 @@ import type {
   PagePosition,
   Role,
 } from './group.types';
-import { participantRows } from './participant-outbox';
+import { participantRows, removalRows } from './participant-outbox';
 
 interface GroupRow {
   group_id: string;
@@ -124,6 +125,8 @@ export interface GroupTx {
   setMutedUntil(userId: string, until: Date | null): Promise<void>;
   /** Queues joins to tell the conversation service, delivered after commit. */
   enqueueParticipants(userIds: string[]): Promise<Enqueued>;
+  /** Queues leaves (their conversation rows freeze at point), delivered after commit. */
+  enqueueRemovals(userIds: string[], point: FreezePoint): Promise<Enqueued>;
   /**
    * Queues the change's events, built at the commit clock (the database's); writes nothing
    * while events are off.
@@ -342,6 +345,8 @@ export class GroupRepository {
         );
       },
       enqueueParticipants: (userIds) => this.outbox.enqueue(t, participantRows(groupId, userIds)),
+      enqueueRemovals: (userIds, point) =>
+        this.outbox.enqueue(t, removalRows(groupId, userIds, point)),
       enqueueEvents: async (build) => this.outbox.enqueue(t, await this.eventRows(t, build)),
       reload: async () => {
         const [row] = await select<GroupRow>(

@@ -47,3 +47,12 @@ export interface Page<T> {
   /** Where the next page starts; undefined on the last page. */
   next?: PagePosition;
 }
+
+/**
+ * Where a leaving member's conversation row freezes: the group's max_seq as the removal
+ * happens, and the sent_at of the message at it (null when the group has no message yet).
+ */
+export interface FreezePoint {
+  seq: number;
+  sentAt: Date | null;
+}

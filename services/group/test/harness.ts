@@ -1,6 +1,11 @@
 import { type Config, type DeepPartial } from '@im-repo/config';
 import { UnavailableError } from '@im-repo/errors';
-import { conversationService, type AddParticipantsRequest } from '@im-repo/proto/conversation';
+import {
+  conversationService,
+  type AddParticipantsRequest,
+  type RemoveParticipantsRequest,
+} from '@im-repo/proto/conversation';
+import { Message, messageService } from '@im-repo/proto/message';
 import { createGroupServiceClient } from '@im-repo/proto/group';
 import { userService, type User } from '@im-repo/proto/user';
 import { createServeContext, createStandInServer } from '@im-repo/server-kit';
@@ -17,6 +22,9 @@ export async function startPeers() {
   const conversation = {
     down: false,
     calls: [] as AddParticipantsRequest[],
+    removals: [] as RemoveParticipantsRequest[],
+    /** 'add <conversation> <user>' and 'remove <conversation> <user>', in arrival order. */
+    log: [] as string[],
     /** conversation id -> users added */
     participants: new Map<string, Set<string>>(),
   };
@@ -31,14 +39,49 @@ export async function startPeers() {
     async addParticipants(req) {
       if (conversation.down) throw new UnavailableError('STAND_IN_DOWN', 'stand-in is down');
       conversation.calls.push(req);
+      for (const u of req.userIds) conversation.log.push(`add ${req.conversationId} ${u}`);
       const set = conversation.participants.get(req.conversationId) ?? new Set<string>();
       req.userIds.forEach((u) => set.add(u));
       conversation.participants.set(req.conversationId, set);
       return {};
     },
+    async removeParticipants(req) {
+      if (conversation.down) throw new UnavailableError('STAND_IN_DOWN', 'stand-in is down');
+      conversation.removals.push(req);
+      for (const u of req.userIds) conversation.log.push(`remove ${req.conversationId} ${u}`);
+      return {};
+    },
+  });
+  /** The message service's max_seq per group conversation (absent: no message yet). */
+  const message = { down: false, maxSeqs: new Map<string, number>() };
+  const messageServer = createStandInServer(messageService, {
+    async getConversationHeads(req) {
+      if (message.down) throw new UnavailableError('STAND_IN_DOWN', 'stand-in is down');
+      return {
+        heads: req.conversationIds.flatMap((conversationId) => {
+          const maxSeq = message.maxSeqs.get(conversationId);
+          return maxSeq
+            ? [
+                {
+                  conversationId,
+                  maxSeq,
+                  lastMessage: Message.fromPartial({
+                    conversationId,
+                    seq: maxSeq,
+                    sentAt: new Date(maxSeq * 1000),
+                  }),
+                  lastMessageTruncated: false,
+                },
+              ]
+            : [];
+        }),
+        maxSeqs: {},
+      };
+    },
   });
   const userPort = await userServer.listen(0, '127.0.0.1');
   const conversationPort = await conversationServer.listen(0, '127.0.0.1');
+  const messagePort = await messageServer.listen(0, '127.0.0.1');
   return {
     users,
     batchCalls,
@@ -46,13 +89,19 @@ export async function startPeers() {
     peers: {
       user: `127.0.0.1:${userPort}`,
       conversation: `127.0.0.1:${conversationPort}`,
+      message: `127.0.0.1:${messagePort}`,
     },
+    message,
     /** Users of a group's conversation, as the stand-in saw them. */
     participantsOf(groupId: string): Set<string> {
       return conversation.participants.get(`sg_${groupId}`) ?? new Set();
     },
     async stop() {
-      await Promise.all([userServer.shutdown(), conversationServer.shutdown()]);
+      await Promise.all([
+        userServer.shutdown(),
+        conversationServer.shutdown(),
+        messageServer.shutdown(),
+      ]);
     },
   };
 }

@@ -239,4 +239,54 @@ describe('GroupService: keyset paging', () => {
       );
     });
   });
+
+  it('ends a ListUserGroups page early rather than answer past 4 MiB; the token continues', async function () {
+    this.timeout(120_000);
+    const [user] = makeUsers(peers, 1, 'wide');
+    // Texts at their longest, in 4-byte characters: ~15 KB a group, so 1,000 would be ~15 MB.
+    // Written straight to the tables (300 CreateGroup + UpdateGroup calls would only be slow).
+    const long = (chars: number) => '😀'.repeat(chars);
+    const created = Array.from({ length: 300 }, (_, i) => `wide-${Date.now()}-${i}`);
+    const at = new Date();
+    await svc.deps.sequelize.query(
+      `INSERT INTO \`groups\` (group_id, name, avatar_url, intro, notice, owner_id, member_count,
+         status, all_muted, created_at, updated_at) VALUES ?`,
+      {
+        replacements: [
+          created.map((id) => [
+            id,
+            long(64),
+            long(1024),
+            long(512),
+            long(2048),
+            user,
+            1,
+            1,
+            0,
+            at,
+            at,
+          ]),
+        ],
+      },
+    );
+    await svc.deps.sequelize.query(
+      'INSERT INTO group_members (group_id, user_id, role, joined_at) VALUES ?',
+      { replacements: [created.map((id) => [id, user, 3, at])] },
+    );
+    // The test client is a default one: it could not receive an answer over 4 MiB.
+    const seen: string[] = [];
+    const sizes: number[] = [];
+    let pageToken = '';
+    do {
+      const page = await svc.client.listUserGroups({ userId: user!, pageSize: 1000, pageToken });
+      sizes.push(page.groups.length);
+      seen.push(...page.groups.map((g) => g.groupId));
+      expect(page.groups.every((g) => g.notice.length === 2 * 2048)).to.equal(true);
+      pageToken = page.nextPageToken;
+    } while (pageToken !== '');
+    expect(sizes.length).to.equal(2);
+    expect(sizes[0]).to.be.within(250, 300);
+    expect(seen).to.have.members(created);
+    expect(new Set(seen).size).to.equal(created.length);
+  });
 });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { cacheCounter, redisScript, type RedisClient } from '@im-repo/cache';
 import type { Counter, Registry } from 'prom-client';
 import { headKey } from './message.cache-keys';
+import { previewOf } from './preview';
 import type { ConversationHead, MessageRecord } from './message.types';
 
 /*
@@ -89,11 +90,17 @@ interface Encoded {
   s: string;
   r: string;
   ct: number;
+  /** The content's preview (preview.ts), base64. */
   b: string;
   a: number;
+  /** 1 when b was cut to the preview. */
+  x?: number;
 }
 
-function encode(msg: MessageRecord): string {
+/** Stores only the preview: heads answer with nothing more, and Redis holds 1 KiB per head. */
+function encode(full: MessageRecord, alreadyCut = false): string {
+  const { content, truncated } = previewOf(full.content, full.contentType);
+  const msg = { ...full, content };
   const e: Encoded = {
     i: msg.serverMsgId,
     c: msg.clientMsgId,
@@ -103,13 +110,19 @@ function encode(msg: MessageRecord): string {
     ct: msg.contentType,
     b: msg.content.toString('base64'),
     a: msg.sentAt.getTime(),
+    ...(truncated || alreadyCut ? { x: 1 } : {}),
   };
   return JSON.stringify(e);
 }
 
-function decode(conversationId: string, seq: number, status: number, text: string): MessageRecord {
+function decode(
+  conversationId: string,
+  seq: number,
+  status: number,
+  text: string,
+): ConversationHead {
   const e = JSON.parse(text) as Encoded;
-  return {
+  const message: MessageRecord = {
     serverMsgId: e.i,
     clientMsgId: e.c,
     conversationId,
@@ -121,6 +134,14 @@ function decode(conversationId: string, seq: number, status: number, text: strin
     content: Buffer.from(e.b, 'base64'),
     status: status as MessageRecord['status'],
     sentAt: new Date(e.a),
+  };
+  // An entry written before previews were cached holds the full content: cut it here.
+  const { content, truncated } = previewOf(message.content, message.contentType);
+  return {
+    conversationId,
+    maxSeq: seq,
+    lastMessage: { ...message, content },
+    lastMessageTruncated: truncated || e.x === 1,
   };
 }
 
@@ -257,11 +278,7 @@ export class HeadCache {
       const hit = lookups?.[i];
       if (hit?.kind === 'hit' && hit.seq === 0) found.set(id, null);
       else if (hit?.kind === 'hit' && hit.message !== undefined) {
-        found.set(id, {
-          conversationId: id,
-          maxSeq: hit.seq,
-          lastMessage: decode(id, hit.seq, hit.status, hit.message),
-        });
+        found.set(id, decode(id, hit.seq, hit.status, hit.message));
       } else misses.push({ id, token: hit?.kind === 'miss' ? hit.token : '' });
     });
     if (misses.length > 0) {
@@ -277,7 +294,13 @@ export class HeadCache {
         if (!lookups) continue;
         fills.push(
           head
-            ? this.fill(id, token, head.maxSeq, head.lastMessage.status, encode(head.lastMessage))
+            ? this.fill(
+                id,
+                token,
+                head.maxSeq,
+                head.lastMessage.status,
+                encode(head.lastMessage, head.lastMessageTruncated),
+              )
             : this.fill(id, token, 0, 0, '', true),
         );
       }

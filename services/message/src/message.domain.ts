@@ -4,13 +4,14 @@ import type { ParsedConversationId } from '@im-repo/proto';
 import type { Logger } from '@im-repo/server-kit';
 import type { HeadCache } from './head-cache';
 import type { MessageMetrics } from './message.metrics';
-import type { MessageRepository } from './message.repository';
+import { assertStorable, type MessageRepository } from './message.repository';
 import {
   ConversationKind,
   GroupRole,
   MessageStatus,
   type ConversationHead,
   type GroupAccess,
+  type HeadAt,
   type MessageRecord,
   type PullRange,
   type SendInput,
@@ -20,6 +21,13 @@ import {
 import { createdEvents, recalledEvent } from './message.events';
 import { recordRows } from './record-outbox';
 import { SendBatcher, type BatcherOptions } from './send-batcher';
+
+/*
+ * gRPC's default receive limit is 4 MiB, which no caller should have to raise (API.md v1.1).
+ * A Message's fields besides content take under 700 bytes (ids at their longest, a 256-byte
+ * client_msg_id, framing); 1 KiB each and 1 KiB for the rest of the answer leave a margin.
+ */
+const PULL_SIZE = { maxBytes: 4 * 1024 * 1024 - 1024, perMessage: 1024 };
 
 export interface MessageDomainOptions {
   recallWindowSeconds: number;
@@ -61,7 +69,9 @@ export class MessageDomain {
               ]),
           }),
         newId: options.newId,
-        afterCommit: (inserted, enqueued) => this.afterCommit(inserted, enqueued),
+        assertStorable,
+        afterCommit: (inserted, enqueued, duplicates) =>
+          this.afterCommit(inserted, enqueued, duplicates),
         metrics: options.metrics,
         logger: options.logger,
       },
@@ -74,10 +84,15 @@ export class MessageDomain {
    * to the conversation service (so a sender's own conversation list is current when
    * SendMessage returns). Independent of each other, so side by side; neither throws.
    */
-  private async afterCommit(inserted: MessageRecord[], enqueued: Enqueued[]): Promise<void> {
-    // Newest message per conversation: the only one that can move a head.
+  private async afterCommit(
+    inserted: MessageRecord[],
+    enqueued: Enqueued[],
+    duplicates: MessageRecord[],
+  ): Promise<void> {
+    // Newest message per conversation: the only one that can move a head. A duplicate's head
+    // may never have moved (a crash between its commit and this step), so it counts too.
     const newest = new Map<string, MessageRecord>();
-    for (const msg of inserted) {
+    for (const msg of [...inserted, ...duplicates]) {
       const seen = newest.get(msg.conversationId);
       if (!seen || seen.seq < msg.seq) newest.set(msg.conversationId, msg);
     }
@@ -102,6 +117,8 @@ export class MessageDomain {
         .findBySendKey(input.senderId, input.clientMsgId)
         .catch(() => null);
       if (!original) throw err;
+      // Its head may never have moved (a crash right after its commit); forward-only, so safe.
+      await this.heads.advance([original]);
       this.options.metrics.duplicates.inc();
       return { message: original, duplicate: true };
     }
@@ -122,7 +139,7 @@ export class MessageDomain {
       (await this.heads.maxSeqs([range.conversationId])).get(range.conversationId) ?? 0;
     const endSeq = range.endSeq === 0 ? maxSeq : Math.min(range.endSeq, maxSeq);
     if (range.beginSeq > endSeq) return { messages: [], maxSeq };
-    return { messages: await this.repo.pull({ ...range, endSeq }), maxSeq };
+    return { messages: await this.repo.pull({ ...range, endSeq }, PULL_SIZE), maxSeq };
   }
 
   maxSeqs(conversationIds: string[]): Promise<Map<string, number>> {
@@ -138,6 +155,20 @@ export class MessageDomain {
       this.heads.maxSeqs(maxSeqOnlyIds),
     ]);
     return { heads, maxSeqs };
+  }
+
+  /**
+   * Conversations as of a seq, from MySQL (former members' rows are few). A seq above the
+   * current max_seq is answered at the current one, so this never shows what is not readable.
+   */
+  async conversationHeadsAt(at: HeadAt[]): Promise<ConversationHead[]> {
+    const asked = at.filter((a) => a.seq > 0);
+    const current = await this.heads.maxSeqs(asked.map((a) => a.conversationId));
+    const clamped = asked.flatMap((a) => {
+      const seq = Math.min(a.seq, current.get(a.conversationId) ?? 0);
+      return seq > 0 ? [{ conversationId: a.conversationId, seq }] : [];
+    });
+    return this.repo.headsAt(clamped);
   }
 
   /**

@@ -3,12 +3,18 @@ import { groupConversationId, singleConversationId } from '@im-repo/proto';
 import {
   ContentType,
   ConversationType,
+  type ConversationHead as ProtoHead,
   type Message,
   type MessageServiceService,
 } from '@im-repo/proto/message';
 import { type ServiceHandlers, validate } from '@im-repo/server-kit';
 import type { MessageDomain } from './message.domain';
-import { ConversationKind, type MessageRecord } from './message.types';
+import {
+  ConversationKind,
+  type ConversationHead,
+  type HeadAt,
+  type MessageRecord,
+} from './message.types';
 
 const MAX_IDS = 1000;
 const MAX_SEQ_ONLY_IDS = 10_000;
@@ -43,6 +49,26 @@ export function toProto(m: MessageRecord): Message {
     status: m.status as number,
     sentAt: m.sentAt,
   };
+}
+
+const headToProto = (h: ConversationHead): ProtoHead => ({
+  conversationId: h.conversationId,
+  maxSeq: h.maxSeq,
+  lastMessage: toProto(h.lastMessage),
+  lastMessageTruncated: h.lastMessageTruncated,
+});
+
+function headsAt(refs: { conversationId: string; seq: number }[]): HeadAt[] {
+  if (refs.length > MAX_IDS) {
+    throw new InvalidArgumentError('heads_at', `heads_at holds ${refs.length}; at most ${MAX_IDS}`);
+  }
+  return refs.map((r, i) => {
+    validate.conversationId(`heads_at[${i}].conversation_id`, r.conversationId);
+    return {
+      conversationId: r.conversationId,
+      seq: validate.nonNegative(`heads_at[${i}].seq`, r.seq),
+    };
+  });
 }
 
 function conversationIds(field: string, ids: string[], max: number): string[] {
@@ -125,14 +151,12 @@ export function createMessageHandlers(
       const ids = conversationIds('conversation_ids', req.conversationIds, MAX_IDS);
       const seqOnly = conversationIds('max_seq_only_ids', req.maxSeqOnlyIds, MAX_SEQ_ONLY_IDS);
       const { heads, maxSeqs } = await domain.conversationHeads(ids, seqOnly);
-      return {
-        heads: heads.map((h) => ({
-          conversationId: h.conversationId,
-          maxSeq: h.maxSeq,
-          lastMessage: toProto(h.lastMessage),
-        })),
-        maxSeqs: Object.fromEntries(maxSeqs),
-      };
+      return { heads: heads.map(headToProto), maxSeqs: Object.fromEntries(maxSeqs) };
+    },
+
+    async getConversationHeadsAt(req) {
+      const heads = await domain.conversationHeadsAt(headsAt(req.headsAt));
+      return { heads: heads.map(headToProto) };
     },
 
     async recallMessage(req) {

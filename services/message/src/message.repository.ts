@@ -7,11 +7,14 @@ import {
   type Sequelize,
   type Transaction,
 } from '@im-repo/db';
+import { InvalidArgumentError } from '@im-repo/errors';
+import { previewOf, PREVIEW_BYTES } from './preview';
 import type { Enqueued } from '@im-repo/outbox';
 import {
   MessageStatus,
   sendKey,
   type ConversationHead,
+  type HeadAt,
   type ConversationKind,
   type MessageRecord,
   type PullRange,
@@ -57,6 +60,23 @@ function toRecord(row: MessageRow): MessageRecord {
   };
 }
 
+// The message columns with content cut to one byte over the preview: enough to know whether
+// the preview cut it, without reading the rest out of MySQL. Its one parameter is that length.
+const PREVIEW_COLUMNS = COLUMNS.split(', ')
+  .map((c) => (c === 'content' ? 'SUBSTRING(m.content, 1, ?) AS content' : `m.${c}`))
+  .join(', ');
+
+function toHead(maxSeq: number, row: MessageRow): ConversationHead {
+  const message = toRecord(row);
+  const { content, truncated } = previewOf(message.content, message.contentType);
+  return {
+    conversationId: message.conversationId,
+    maxSeq,
+    lastMessage: { ...message, content },
+    lastMessageTruncated: truncated,
+  };
+}
+
 /** What one group-commit transaction did. */
 export interface CommitOutcome {
   /** Sends that already existed (by sender_id + client_msg_id), keyed by sendKey. */
@@ -76,6 +96,50 @@ export interface CommitOptions {
   enqueue(t: Transaction, inserted: MessageRecord[]): Promise<Enqueued>;
 }
 
+// The columns' limits (migrations 0001 and 0004).
+const COLUMN_LIMITS = { conversation_id: 140, sender_id: 64, recipient_id: 64 } as const;
+const CLIENT_MSG_ID_BYTES = 256;
+const MEDIUMBLOB_BYTES = 16 * 1024 * 1024 - 1;
+const ASCII = /^[\x21-\x7e]*$/;
+
+/**
+ * Throws INVALID_ARGUMENT when a row for this send could not be stored, so such a send is
+ * refused alone before it joins a group commit (where its error would fail everyone's batch).
+ * The handlers' validation is stricter; this holds whatever calls the batcher.
+ */
+export function assertStorable(input: SendInput): void {
+  const ids = {
+    conversation_id: input.conversationId,
+    sender_id: input.senderId,
+    recipient_id: input.recipientId,
+  };
+  for (const [field, value] of Object.entries(ids) as [keyof typeof ids, string][]) {
+    if (value.length > COLUMN_LIMITS[field] || !ASCII.test(value)) {
+      throw new InvalidArgumentError(field, `${field} cannot be stored`, 'VALUE_TOO_LONG');
+    }
+  }
+  if (Buffer.byteLength(input.clientMsgId, 'utf8') > CLIENT_MSG_ID_BYTES) {
+    throw new InvalidArgumentError(
+      'client_msg_id',
+      'client_msg_id cannot be stored',
+      'VALUE_TOO_LONG',
+    );
+  }
+  if (
+    !Number.isInteger(input.contentType) ||
+    input.contentType < -32768 ||
+    input.contentType > 32767
+  ) {
+    throw new InvalidArgumentError(
+      'content_type',
+      'content_type cannot be stored',
+      'VALUE_OUT_OF_RANGE',
+    );
+  }
+  if (input.content.length > MEDIUMBLOB_BYTES) {
+    throw new InvalidArgumentError('content', 'content cannot be stored', 'CONTENT_TOO_LARGE');
+  }
+}
 const NOTHING_ENQUEUED: Enqueued = { rows: [], inline: [] };
 
 /** Another writer inserted one of the batch's (sender_id, client_msg_id) first. */
@@ -273,32 +337,61 @@ export class MessageRepository {
     return new Map(rows.map((r) => [r.conversation_id, Number(r.max_seq)]));
   }
 
-  /** Heads of the known conversations among ids: max_seq and the message at it. */
+  /** Heads of the known conversations among ids: max_seq and (a preview of) the message at it. */
   async heads(conversationIds: string[]): Promise<ConversationHead[]> {
     if (conversationIds.length === 0) return [];
     const rows = await select<MessageRow & { max_seq: number }>(
       this.db,
-      `SELECT s.max_seq, ${m('m')} FROM conversation_seqs s
+      `SELECT s.max_seq, ${PREVIEW_COLUMNS} FROM conversation_seqs s
        JOIN messages m ON m.conversation_id = s.conversation_id AND m.seq = s.max_seq
        WHERE s.conversation_id IN (?)`,
-      [conversationIds],
+      [PREVIEW_BYTES + 1, conversationIds],
     );
-    return rows.map((r) => ({
-      conversationId: r.conversation_id,
-      maxSeq: Number(r.max_seq),
-      lastMessage: toRecord(r),
-    }));
+    return rows.map((r) => toHead(Number(r.max_seq), r));
   }
 
-  /** Messages of [beginSeq, endSeq] (endSeq already resolved), at most limit of them. */
-  async pull(range: PullRange & { endSeq: number }): Promise<MessageRecord[]> {
+  /** Each conversation as of a seq: max_seq = seq and (a preview of) the message at it. */
+  async headsAt(refs: HeadAt[]): Promise<ConversationHead[]> {
+    if (refs.length === 0) return [];
+    const rows = await select<MessageRow>(
+      this.db,
+      `SELECT ${PREVIEW_COLUMNS} FROM messages m WHERE (m.conversation_id, m.seq) IN (?)`,
+      [PREVIEW_BYTES + 1, refs.map((r) => [r.conversationId, r.seq])],
+    );
+    return rows.map((r) => toHead(Number(r.seq), r));
+  }
+
+  /**
+   * Messages of [beginSeq, endSeq] (endSeq already resolved), at most limit of them, and only
+   * as many as fit in size.maxBytes counting size.perMessage on top of each content (always at
+   * least one). Sizes are summed in SQL, so contents that would not fit never leave MySQL.
+   */
+  async pull(
+    range: PullRange & { endSeq: number },
+    size: { maxBytes: number; perMessage: number },
+  ): Promise<MessageRecord[]> {
     const order = range.descending ? 'DESC' : 'ASC';
     const rows = await select<MessageRow>(
       this.db,
-      `SELECT ${COLUMNS} FROM messages
-       WHERE conversation_id = ? AND seq BETWEEN ? AND ?
-       ORDER BY seq ${order} LIMIT ?`,
-      [range.conversationId, range.beginSeq, range.endSeq, range.limit],
+      `SELECT ${m('m')} FROM (
+         SELECT seq, SUM(bytes) OVER (ORDER BY seq ${order}) AS total,
+                ROW_NUMBER() OVER (ORDER BY seq ${order}) AS n
+         FROM (SELECT seq, LENGTH(content) + ? AS bytes FROM messages
+               WHERE conversation_id = ? AND seq BETWEEN ? AND ?
+               ORDER BY seq ${order} LIMIT ?) r
+       ) w
+       JOIN messages m ON m.conversation_id = ? AND m.seq = w.seq
+       WHERE w.n = 1 OR w.total <= ?
+       ORDER BY m.seq ${order}`,
+      [
+        size.perMessage,
+        range.conversationId,
+        range.beginSeq,
+        range.endSeq,
+        range.limit,
+        range.conversationId,
+        size.maxBytes,
+      ],
     );
     return rows.map(toRecord);
   }

@@ -43,7 +43,16 @@ export interface SendResult {
 export interface ConversationHead {
   conversationId: string;
   maxSeq: number;
+  /** Its content is a preview (preview.ts). */
   lastMessage: MessageRecord;
+  /** Whether lastMessage.content was cut to the preview. */
+  lastMessageTruncated: boolean;
+}
+
+/** A conversation as of a seq (a former group member's frozen view). */
+export interface HeadAt {
+  conversationId: string;
+  seq: number;
 }
 
 export interface PullRange {

@@ -1,5 +1,5 @@
 import { isDbUnavailable } from '@im-repo/db';
-import { ResourceExhaustedError, UnavailableError } from '@im-repo/errors';
+import { AppError, Code, ResourceExhaustedError, UnavailableError } from '@im-repo/errors';
 import type { Enqueued } from '@im-repo/outbox';
 import type { Logger } from '@im-repo/server-kit';
 import { DUPLICATE_RACE, type CommitOptions, type CommitOutcome } from './message.repository';
@@ -29,8 +29,18 @@ export interface BatcherDeps {
     options: Pick<CommitOptions, 'newId'>,
   ): Promise<CommitOutcome | typeof DUPLICATE_RACE>;
   newId: () => string;
-  /** After commit, before the callers hear back (the commits' outbox rows); never throws. */
-  afterCommit(inserted: MessageRecord[], enqueued: Enqueued[]): Promise<void>;
+  /** Throws when the store could not take this send, so it never joins (and fails) a batch. */
+  assertStorable(input: SendInput): void;
+  /**
+   * After commit, before the callers hear back (the commits' outbox rows); never throws.
+   * `duplicates` are earlier sends found again: their head may never have moved (a crash
+   * between their commit and the head update), so it moves now.
+   */
+  afterCommit(
+    inserted: MessageRecord[],
+    enqueued: Enqueued[],
+    duplicates: MessageRecord[],
+  ): Promise<void>;
   metrics: MessageMetrics;
   logger: Logger;
 }
@@ -42,6 +52,10 @@ interface Pending {
 }
 
 type Outcome = { ok: SendResult } | { error: unknown };
+
+/** Nothing a smaller batch could fix: every part would fail the same way. */
+const isUnavailable = (err: unknown) =>
+  isDbUnavailable(err) || (err instanceof AppError && err.code === Code.UNAVAILABLE);
 
 // A competing replica can only win a key once per batch attempt, so this is plenty.
 const MAX_REDOS = 8;
@@ -66,6 +80,11 @@ export class SendBatcher {
   submit(input: SendInput): Promise<SendResult> {
     if (this.closed) {
       return Promise.reject(new UnavailableError('SHUTTING_DOWN', 'the service is shutting down'));
+    }
+    try {
+      this.deps.assertStorable(input);
+    } catch (err) {
+      return Promise.reject(err);
     }
     if (this.queue.length >= (this.options.maxQueued ?? 10_000)) {
       return Promise.reject(
@@ -150,30 +169,15 @@ export class SendBatcher {
     const inserted: MessageRecord[] = [];
     const enqueued: Enqueued[] = [];
     const unique = [...leaders.values()].map((p) => p.input);
-    try {
-      this.collect(await this.commitSettled(unique), outcomes, inserted, enqueued);
-    } catch (err) {
-      if (unique.length === 1 || isDbUnavailable(err)) {
-        for (const key of leaders.keys()) outcomes.set(key, { error: err });
-      } else {
-        this.deps.logger.warn('send batch failed, committing its sends one by one', {
-          size: unique.length,
-          error: (err as Error).message,
-        });
-        // In arrival order, so seqs still follow it; a bad send now fails alone.
-        for (const input of unique) {
-          const key = sendKey(input.senderId, input.clientMsgId);
-          try {
-            this.collect(await this.commitSettled([input]), outcomes, inserted, enqueued);
-          } catch (single) {
-            outcomes.set(key, { error: single });
-          }
-        }
-      }
-    }
+    await this.commitIsolated(unique, outcomes, inserted, enqueued);
     releaseSlot();
 
-    if (inserted.length > 0) await this.deps.afterCommit(inserted, enqueued);
+    const found = [...outcomes.values()].flatMap((o) =>
+      'ok' in o && o.ok.duplicate ? [o.ok.message] : [],
+    );
+    if (inserted.length + found.length > 0) {
+      await this.deps.afterCommit(inserted, enqueued, found);
+    }
 
     let duplicates = 0;
     const missing: Outcome = { error: new Error('a send of the batch got no outcome') };
@@ -192,6 +196,35 @@ export class SendBatcher {
       } else p.reject(outcome.error);
     }
     if (duplicates > 0) this.deps.metrics.duplicates.inc(duplicates);
+  }
+
+  /**
+   * Commits the sends; if that fails for a reason other than the database being unreachable,
+   * commits each half on its own (first half first, so seqs still follow arrival order), down
+   * to single sends. A send that fails anyway fails alone, and the rest keep most of their
+   * group commit: one bad send costs about 2·log2(n) extra commits, not n.
+   */
+  private async commitIsolated(
+    inputs: SendInput[],
+    outcomes: Map<string, Outcome>,
+    inserted: MessageRecord[],
+    enqueued: Enqueued[],
+  ): Promise<void> {
+    try {
+      this.collect(await this.commitSettled(inputs), outcomes, inserted, enqueued);
+    } catch (err) {
+      if (inputs.length === 1 || isUnavailable(err)) {
+        for (const i of inputs) outcomes.set(sendKey(i.senderId, i.clientMsgId), { error: err });
+        return;
+      }
+      this.deps.logger.warn('send batch failed, committing its halves apart', {
+        size: inputs.length,
+        error: (err as Error).message,
+      });
+      const half = Math.ceil(inputs.length / 2);
+      await this.commitIsolated(inputs.slice(0, half), outcomes, inserted, enqueued);
+      await this.commitIsolated(inputs.slice(half), outcomes, inserted, enqueued);
+    }
   }
 
   /** Commits, redoing the batch when another replica won one of its keys in the meantime. */

@@ -3,7 +3,7 @@ import { createLogger } from '@im-repo/server-kit';
 import { Registry } from 'prom-client';
 import { createTestEnvironment, waitFor, type TestEnvironment } from '@im-repo/testing';
 import { createMessageMetrics } from '../src/message.metrics';
-import { DUPLICATE_RACE, type CommitOutcome } from '../src/message.repository';
+import { assertStorable, DUPLICATE_RACE, type CommitOutcome } from '../src/message.repository';
 import {
   ConversationKind,
   MessageStatus,
@@ -66,6 +66,7 @@ describe('SendBatcher', () => {
         return outcome;
       },
       newId: () => uniqueId('s'),
+      assertStorable,
       afterCommit: async () => undefined,
       metrics: createMessageMetrics(new Registry()),
       logger: createLogger('test', 'error'),
@@ -127,7 +128,7 @@ describe('SendBatcher', () => {
       expect(results[0]!.duplicate).to.equal(false);
     });
 
-    it('after a failed batch commits one by one, in arrival order, so only the bad send fails', async () => {
+    it('after a failed batch commits its halves apart, so only the bad send fails and the rest keep group commit', async () => {
       const bad = input('si_a_b', { clientMsgId: 'bad' });
       failWhen = (inputs) =>
         inputs.some((i) => i.clientMsgId === 'bad') ? new Error('boom') : null;
@@ -137,13 +138,36 @@ describe('SendBatcher', () => {
         maxBytes: 1 << 20,
         maxInflight: 1,
       });
+      const inputs = Array.from({ length: 16 }, (_, i) => (i === 5 ? bad : input('si_a_b')));
+      const results = await Promise.all(inputs.map((i) => settle(batcher.submit(i))));
+      // 16 -> 8 (bad) -> 4 ok, 4 (bad) -> 2 (bad) -> 1 ok, 1 bad; then 2 ok, 8 ok: 9 commits, not 17.
+      expect(commits.map((c) => c.length)).to.deep.equal([16, 8, 4, 4, 2, 1, 1, 2, 8]);
+      expect((results[5] as { error: Error }).error.message).to.equal('boom');
+      const seqs = results.flatMap((r) => ('ok' in r ? [r.ok.message.seq] : []));
+      // Gapless and in arrival order.
+      expect(seqs).to.deep.equal(Array.from({ length: 15 }, (_, i) => i + 1));
+    });
+
+    it('refuses a send the store could not hold before it joins a batch', async () => {
+      const batcher = new SendBatcher(fakeDeps(), {
+        maxSize: 100,
+        maxWaitMs: 50,
+        maxBytes: 1 << 20,
+        maxInflight: 1,
+      });
       const results = await Promise.all(
-        [input('si_a_b'), bad, input('si_a_b')].map((i) => settle(batcher.submit(i))),
+        [
+          input('si_a_b'),
+          input(`si_${'a'.repeat(70)}_${'b'.repeat(70)}`),
+          input('si_a_b', { contentType: 99_999 }),
+          input('si_a_b'),
+        ].map((i) => settle(batcher.submit(i))),
       );
-      expect(commits.map((c) => c.length)).to.deep.equal([3, 1, 1, 1]);
-      expect((results[0] as { ok: SendResult }).ok.message.seq).to.equal(1);
-      expect((results[1] as { error: Error }).error.message).to.equal('boom');
-      expect((results[2] as { ok: SendResult }).ok.message.seq).to.equal(2);
+      expect(commits.map((c) => c.length)).to.deep.equal([2]);
+      expect((results[1] as { error: { reason: string } }).error.reason).to.equal('VALUE_TOO_LONG');
+      expect((results[2] as { error: { reason: string } }).error.reason).to.equal(
+        'VALUE_OUT_OF_RANGE',
+      );
     });
 
     it('does not retry one by one when the database is unreachable', async () => {
@@ -234,7 +258,7 @@ describe('SendBatcher', () => {
         (v) => v.metricName === 'message_send_batch_size_count',
       )?.value ?? 0;
 
-    it('a batch holding an invalid and a duplicate message still commits the valid ones, gapless', async () => {
+    it('a batch holding an unstorable and a duplicate message still commits the valid ones, gapless', async () => {
       const conversationId = `si_${uniqueId('a')}_${uniqueId('b')}`;
       const earlier = await svc.deps.batcher.submit(input(conversationId));
       expect(earlier.message.seq).to.equal(1);
@@ -245,7 +269,7 @@ describe('SendBatcher', () => {
       const [valid1, invalid, duplicate, copy, valid2] = await Promise.all(
         [
           first,
-          // SMALLINT overflow: MariaDB (strict) rejects the row, failing its whole INSERT.
+          // SMALLINT overflow: refused before it joins the batch (MariaDB would fail the INSERT).
           input(conversationId, { contentType: 99_999 }),
           { ...input(conversationId), clientMsgId: earlier.message.clientMsgId },
           { ...first, content: Buffer.from('copy') },
@@ -260,13 +284,10 @@ describe('SendBatcher', () => {
       expect(ok(duplicate)).to.deep.equal({ message: earlier.message, duplicate: true });
       expect(ok(copy)).to.deep.equal({ message: ok(valid1).message, duplicate: true });
       expect((await svc.deps.repository.maxSeqs([conversationId])).get(conversationId)).to.equal(3);
-      const pulled = await svc.deps.repository.pull({
-        conversationId,
-        beginSeq: 1,
-        endSeq: 10,
-        limit: 10,
-        descending: false,
-      });
+      const pulled = await svc.deps.repository.pull(
+        { conversationId, beginSeq: 1, endSeq: 10, limit: 10, descending: false },
+        { maxBytes: 1 << 20, perMessage: 0 },
+      );
       expect(pulled.map((m) => m.seq)).to.deep.equal([1, 2, 3]);
       // The committed ones are recorded together, once.
       const calls = peers.data.recordCalls.slice(callsBefore);

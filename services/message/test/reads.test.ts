@@ -223,7 +223,12 @@ describe('reads: PullMessages, GetMaxSeqs, GetConversationHeads', () => {
         maxSeqOnlyIds: [],
       });
       expect(heads.map((h) => h.conversationId)).to.deep.equal([group, single]);
-      expect(heads[1]).to.deep.equal({ conversationId: single, maxSeq: 10, lastMessage: sent[9] });
+      expect(heads[1]).to.deep.equal({
+        conversationId: single,
+        maxSeq: 10,
+        lastMessage: sent[9],
+        lastMessageTruncated: false,
+      });
       expect(heads[0]!.lastMessage!.seq).to.equal(heads[0]!.maxSeq);
       expect(maxSeqs).to.deep.equal({});
     });

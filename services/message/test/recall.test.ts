@@ -190,6 +190,7 @@ describe('RecallMessage', () => {
       conversationId: single,
       maxSeq: newest.seq,
       lastMessage: newest,
+      lastMessageTruncated: false,
     });
   });
 

@@ -1,6 +1,14 @@
 import { expect } from 'chai';
 import { GroupRole } from '@im-repo/proto/group';
-import { ContentType, ConversationType, MessageStatus } from '@im-repo/proto/message';
+import {
+  ContentType,
+  ConversationType,
+  MessageStatus,
+  type SendMessageRequest,
+} from '@im-repo/proto/message';
+import { DUPLICATE_RACE } from '../src/message.repository';
+import { ConversationKind } from '../src/message.types';
+import { recordRows } from '../src/record-outbox';
 import {
   createTestEnvironment,
   expectGrpcError,
@@ -104,6 +112,77 @@ describe('SendMessage', () => {
     expect(again.message).to.deep.equal(first.message);
     const next = await svc.client.sendMessage(textSend(alice, bob));
     expect(next.message!.seq).to.equal(first.message!.seq + 1);
+  });
+
+  describe('a send committed whose head update never ran (kill -9 between the two)', () => {
+    // The commit alone, as the batcher does it, without the head update that follows it.
+    const commitOnly = async (
+      req: SendMessageRequest,
+      conversationId: string,
+      type: ConversationKind,
+    ) => {
+      const outcome = await svc.deps.repository.commitBatch(
+        [
+          {
+            clientMsgId: req.clientMsgId,
+            senderId: req.senderId,
+            conversationType: type,
+            recipientId: req.recipientId,
+            conversationId,
+            contentType: req.contentType,
+            content: Buffer.from(req.content),
+          },
+        ],
+        {
+          newId: () => uniqueId('S'),
+          enqueue: (t, inserted) => svc.deps.outbox.enqueue(t, recordRows(inserted)),
+        },
+      );
+      // Its record reaches the conversation service; only the head update is lost.
+      if (outcome !== DUPLICATE_RACE) await svc.deps.outbox.deliver(outcome.enqueued);
+    };
+    const maxSeq = async (id: string) =>
+      (await svc.client.getMaxSeqs({ conversationIds: [id] })).maxSeqs[id];
+
+    it('the retry that finds the duplicate moves the head forward (single chat)', async () => {
+      const [a, b] = [uniqueId('ha'), uniqueId('hb')].sort() as [string, string];
+      peers.data.users.add(a).add(b);
+      const conversationId = `si_${a}_${b}`;
+      await svc.client.sendMessage(textSend(a, b));
+      expect(await maxSeq(conversationId)).to.equal(1); // cached now
+      const req = textSend(a, b, { content: Buffer.from('crashed') });
+      await commitOnly(req, conversationId, ConversationKind.SINGLE);
+      expect(await maxSeq(conversationId)).to.equal(1); // the cache is behind, as after the crash
+
+      const retry = await svc.client.sendMessage(req);
+      expect(retry.duplicate).to.equal(true);
+      expect(retry.message!.seq).to.equal(2);
+      expect(await maxSeq(conversationId)).to.equal(2);
+      const { heads } = await svc.client.getConversationHeads({
+        conversationIds: [conversationId],
+        maxSeqOnlyIds: [],
+      });
+      expect(heads[0]!.lastMessage!.content.toString()).to.equal('crashed');
+    });
+
+    it('and so does a retry answered after the sender lost the right to send (group)', async () => {
+      const gid = uniqueId('hg');
+      const member = uniqueId('hm');
+      peers.data.groups.set(gid, {
+        members: new Map([[member, { role: GroupRole.GROUP_ROLE_MEMBER }]]),
+      });
+      const conversationId = `sg_${gid}`;
+      await svc.client.sendMessage(groupSend(member, gid));
+      expect(await maxSeq(conversationId)).to.equal(1);
+      const req = groupSend(member, gid, { content: Buffer.from('crashed') });
+      await commitOnly(req, conversationId, ConversationKind.GROUP);
+      peers.data.groups.get(gid)!.members.get(member)!.muted = true;
+
+      const retry = await svc.client.sendMessage(req);
+      expect(retry.duplicate).to.equal(true);
+      expect(retry.message!.seq).to.equal(2);
+      expect(await maxSeq(conversationId)).to.equal(2);
+    });
   });
 
   it('keeps client ids that differ only by trailing space or case apart; 64 code points are fine', async () => {

@@ -2,6 +2,7 @@ import type { Migration } from '@im-repo/db';
 import { createMessages } from './0001-create-messages';
 import { createConversationSeqs } from './0002-create-conversation-seqs';
 import { createMessageOutbox } from './0003-create-message-outbox';
+import { widenConversationIds } from './0004-widen-conversation-ids';
 import { moveOutbox } from './0005-move-outbox';
 
 /** Every migration of the message service, in order. */
@@ -9,5 +10,6 @@ export const migrations: Migration[] = [
   createMessages,
   createConversationSeqs,
   createMessageOutbox,
+  widenConversationIds,
   moveOutbox,
 ];
