@@ -1,6 +1,5 @@
-import { createClient, type ClientOptions, type PromiseClient } from './client';
 import { ConversationServiceService } from './gen/im/conversation/v1/conversation';
-import type { ServiceInfo } from './service-info';
+import { createClient, type ClientOptions, type PromiseClient, type ServiceInfo } from './client';
 
 export * from './gen/im/conversation/v1/conversation';
 

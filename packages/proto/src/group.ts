@@ -1,6 +1,5 @@
-import { createClient, type ClientOptions, type PromiseClient } from './client';
 import { GroupServiceService } from './gen/im/group/v1/group';
-import type { ServiceInfo } from './service-info';
+import { createClient, type ClientOptions, type PromiseClient, type ServiceInfo } from './client';
 
 export * from './gen/im/group/v1/group';
 

@@ -1,7 +1,6 @@
 export { createClient, DEFAULT_TIMEOUT_MS } from './client';
-export type { CallOverrides, ClientOptions, PromiseClient } from './client';
-export { protoDir } from './service-info';
-export type { ServiceInfo } from './service-info';
+export type { CallOverrides, ClientOptions, PromiseClient, ServiceInfo } from './client';
+export { protoDir } from './proto-dir';
 export { userService } from './user';
 export { groupService } from './group';
 export { messageService } from './message';
@@ -12,5 +11,5 @@ export {
   ID_PATTERN,
   parseConversationId,
   singleConversationId,
-} from './conversation-id';
-export type { ParsedConversationId } from './conversation-id';
+} from '@im-repo/client';
+export type { ParsedConversationId } from '@im-repo/client';

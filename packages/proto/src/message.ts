@@ -1,6 +1,5 @@
-import { createClient, type ClientOptions, type PromiseClient } from './client';
 import { MessageServiceService } from './gen/im/message/v1/message';
-import type { ServiceInfo } from './service-info';
+import { createClient, type ClientOptions, type PromiseClient, type ServiceInfo } from './client';
 
 export * from './gen/im/message/v1/message';
 

@@ -1,6 +1,5 @@
-import { createClient, type ClientOptions, type PromiseClient } from './client';
 import { PresenceServiceService } from './gen/im/presence/v1/presence';
-import type { ServiceInfo } from './service-info';
+import { createClient, type ClientOptions, type PromiseClient, type ServiceInfo } from './client';
 
 export * from './gen/im/presence/v1/presence';
 

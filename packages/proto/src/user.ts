@@ -1,6 +1,5 @@
-import { createClient, type ClientOptions, type PromiseClient } from './client';
 import { UserServiceService } from './gen/im/user/v1/user';
-import type { ServiceInfo } from './service-info';
+import { createClient, type ClientOptions, type PromiseClient, type ServiceInfo } from './client';
 
 export * from './gen/im/user/v1/user';
 

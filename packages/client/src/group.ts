@@ -1,0 +1,24 @@
+import { createClient, type ClientOptions, type PromiseClient } from './client';
+import * as messages from './gen/im/group/v1/group';
+import { GroupServiceService } from './gen/im/group/v1/group';
+import type { ServiceInfo } from './service-info';
+
+export * from './gen/im/group/v1/group';
+
+export const groupService: ServiceInfo<typeof GroupServiceService> = {
+  name: 'im.group.v1.GroupService',
+  package: 'im.group.v1',
+  protoFile: 'im/group/v1/group.proto',
+  nonIdempotent: ['CreateGroup', 'DismissGroup', 'LeaveGroup', 'TransferOwnership'],
+  messages,
+  definition: GroupServiceService,
+};
+
+export type GroupServicePromiseClient = PromiseClient<typeof GroupServiceService>;
+
+export function createGroupServiceClient(
+  address: string,
+  options?: ClientOptions,
+): GroupServicePromiseClient {
+  return createClient(groupService, address, options);
+}

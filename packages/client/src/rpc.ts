@@ -1,0 +1,3 @@
+export { Status } from './gen/google/rpc/status';
+export { ErrorInfo } from './gen/google/rpc/error_details';
+export { Any } from './gen/google/protobuf/any';
