@@ -1,15 +1,10 @@
 import type { Sequelize } from 'sequelize';
 import { isDeadlock } from './errors';
-import { driverPool, query, type DriverConnection } from './sql';
+import { driverPool, query, type Transaction } from './driver';
 
 export interface TransactionOptions {
   /** Extra attempts after a deadlock or lock-wait timeout (InnoDB rolled the whole txn back). */
   retries?: number;
-}
-
-/** An open transaction: pass it to select/execute to run statements inside it. */
-export interface Transaction {
-  readonly connection: DriverConnection;
 }
 
 /**
