@@ -45,6 +45,7 @@ export async function serve(
   }
   const ctx = createServeContext(config);
   const { logger, metrics } = ctx;
+  exitOnFatalErrors(logger);
   try {
     const running = await start(ctx);
     const port = await running.server.listen(config.server.port, config.server.host);
@@ -73,4 +74,24 @@ export async function serve(
     logger.error('start failed', { error: err instanceof Error ? err.message : String(err) });
     setImmediate(() => process.exit(1));
   }
+}
+
+/**
+ * An uncaught exception or unhandled rejection leaves the process in an unknown state: log it as
+ * one JSON line (with the stack) like every other line, then exit 1 so the supervisor restarts
+ * it. The exit waits for winston to finish writing its queued lines (at most a second).
+ */
+function exitOnFatalErrors(logger: Logger): void {
+  let exiting = false;
+  const fatal = (kind: string, reason: unknown) => {
+    if (exiting) return;
+    exiting = true;
+    const err = reason instanceof Error ? reason : new Error(String(reason));
+    logger.error(kind, { error: err.message, stack: err.stack });
+    setTimeout(() => process.exit(1), 1000).unref();
+    logger.on('finish', () => process.exit(1));
+    logger.end();
+  };
+  process.on('uncaughtException', (err) => fatal('uncaught exception', err));
+  process.on('unhandledRejection', (reason) => fatal('unhandled rejection', reason));
 }
