@@ -118,8 +118,10 @@ export function address(opts: Common<string>): Field<string> {
     kind: 'field',
     ...opts,
     parse(raw) {
-      if (typeof raw !== 'string' || !/^[^\s:]+:\d{1,5}$/.test(raw)) {
-        throw new FieldError(`must be host:port, got ${show(raw)}`);
+      // dns:///host:port makes grpc-js resolve every address of the name (a headless Kubernetes
+      // Service), which round_robin then spreads calls over; plain host:port is the same to it.
+      if (typeof raw !== 'string' || !/^(dns:\/\/[^\s/]*\/)?[^\s:/]+:\d{1,5}$/.test(raw)) {
+        throw new FieldError(`must be host:port or dns:///host:port, got ${show(raw)}`);
       }
       return raw;
     },

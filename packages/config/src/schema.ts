@@ -21,7 +21,7 @@ const peer = (service: ServiceName, env: string) =>
   address({
     env,
     default: `127.0.0.1:${DEFAULT_PORTS[service].grpc}`,
-    doc: `Address (host:port) of the ${service} service`,
+    doc: `Address (host:port or dns:///host:port) of the ${service} service`,
   });
 
 /**

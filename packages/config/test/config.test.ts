@@ -96,9 +96,25 @@ describe('config', () => {
     expect(() => loadConfig('user', { env: { USER_SERVICE_ADDR: 'nohost' } })).to.throw(
       /peers\.user \(env USER_SERVICE_ADDR\)/,
     );
+    expect(() => loadConfig('user', { env: { USER_SERVICE_ADDR: 'dns:///nohost' } })).to.throw(
+      /peers\.user \(env USER_SERVICE_ADDR\): must be host:port or dns:\/\/\/host:port/,
+    );
     expect(() => loadConfig('user', { env: { GROUP_MAX_MEMBERS: '1' } })).to.throw(
       /group\.max_members/,
     );
+  });
+
+  it('takes peer addresses as host:port or as dns:/// targets (every address of the name)', () => {
+    const peers = loadConfig('user', {
+      env: {
+        USER_SERVICE_ADDR: 'dns:///user-service:8081',
+        GROUP_SERVICE_ADDR: 'dns://10.0.0.10:53/group-service.im.svc:8082',
+        MESSAGE_SERVICE_ADDR: 'message:8083',
+      },
+    }).peers;
+    expect(peers.user).to.equal('dns:///user-service:8081');
+    expect(peers.group).to.equal('dns://10.0.0.10:53/group-service.im.svc:8082');
+    expect(peers.message).to.equal('message:8083');
   });
 
   it('reports every bad value at once', () => {
