@@ -109,9 +109,7 @@ describe(`infra/k8s kustomize base (${kubectl ? 'rendered by kubectl kustomize' 
     expect(Object.keys(data).filter((k) => !envNames.has(k))).to.deep.equal([]);
     for (const service of SERVICES) {
       const env = `${service.toUpperCase()}_SERVICE_ADDR`;
-      expect(data[env], env).to.equal(
-        `dns:///${service}-service:${DEFAULT_PORTS[service].grpc}`,
-      );
+      expect(data[env], env).to.equal(`dns:///${service}-service:${DEFAULT_PORTS[service].grpc}`);
     }
   });
 
