@@ -152,6 +152,14 @@ export const schema = {
       doc: 'Log level',
     }),
   },
+  tracing: {
+    otlp_endpoint: string({
+      env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+      default: '',
+      allowEmpty: true,
+      doc: 'OTLP collector URL (e.g. http://collector:4318) for gRPC spans; off when empty',
+    }),
+  },
   cache: {
     ttl_seconds: int({
       env: 'CACHE_TTL_SECONDS',

@@ -2,6 +2,7 @@ import { ConfigError, loadConfig, type Config, type ServiceName } from '@im-repo
 import { createLogger, type Logger } from './logger';
 import { createMetrics, startMetricsServer, type GrpcMetrics } from './metrics';
 import type { GrpcServer } from './server';
+import { flushTracing } from './tracing-state';
 
 export interface ServeContext {
   config: Config;
@@ -64,6 +65,7 @@ export async function serve(
       await running.server.shutdown();
       await running.close();
       await metricsServer.close();
+      await flushTracing();
       logger.info('stopped');
       // Let winston flush its last lines.
       setImmediate(() => process.exit(0));
@@ -79,7 +81,7 @@ export async function serve(
 /**
  * An uncaught exception or unhandled rejection leaves the process in an unknown state: log it as
  * one JSON line (with the stack) like every other line, then exit 1 so the supervisor restarts
- * it. The exit waits for winston to finish writing its queued lines (at most a second).
+ * it. The exit waits for the last spans and for winston to write its queued lines (at most 3 s).
  */
 function exitOnFatalErrors(logger: Logger): void {
   let exiting = false;
@@ -88,9 +90,11 @@ function exitOnFatalErrors(logger: Logger): void {
     exiting = true;
     const err = reason instanceof Error ? reason : new Error(String(reason));
     logger.error(kind, { error: err.message, stack: err.stack });
-    setTimeout(() => process.exit(1), 1000).unref();
-    logger.on('finish', () => process.exit(1));
-    logger.end();
+    setTimeout(() => process.exit(1), 3000).unref();
+    void flushTracing(2000).then(() => {
+      logger.on('finish', () => process.exit(1));
+      logger.end();
+    });
   };
   process.on('uncaughtException', (err) => fatal('uncaught exception', err));
   process.on('unhandledRejection', (reason) => fatal('unhandled rejection', reason));
