@@ -6,7 +6,7 @@ export TURBO_TELEMETRY_DISABLED := 1
 export DO_NOT_TRACK := 1
 SERVICES := user group message conversation presence
 
-.PHONY: pnpm install tidy generate build run deps deps-stop test test-coverage fmt lint migrate docker-build bench clean
+.PHONY: pnpm install tidy generate build run deps deps-stop test test-coverage fmt lint migrate docker-build test-images bench clean
 
 pnpm:
 	@command -v pnpm >/dev/null 2>&1 && [ "$$(pnpm --version)" = "$(PNPM_VERSION)" ] || npm install -g pnpm@$(PNPM_VERSION)
@@ -58,10 +58,16 @@ lint: install
 migrate: build
 	pnpm migrate $(or $(SERVICE),all) $(or $(CMD),up)
 
+## docker-build: the five images (BuildKit; NODE_IMAGE=<image> builds on another Node base image)
 docker-build:
 	@for s in $(SERVICES); do \
-	  docker build -f infra/Dockerfile --build-arg SERVICE=$$s -t im-repo/$$s-service:latest . || exit 1; \
+	  DOCKER_BUILDKIT=1 docker build -f infra/Dockerfile --build-arg SERVICE=$$s \
+	    $(if $(NODE_IMAGE),--build-arg NODE_IMAGE=$(NODE_IMAGE)) -t im-repo/$$s-service:latest . || exit 1; \
 	done
+
+## test-images: build, run and stop the five images on a Docker engine (tests/images/run.sh)
+test-images: build
+	bash tests/images/run.sh
 
 bench: build
 	pnpm bench
