@@ -5,6 +5,11 @@ import { driverPool, query, type Transaction } from './driver';
 export interface TransactionOptions {
   /** Extra attempts after a deadlock or lock-wait timeout (InnoDB rolled the whole txn back). */
   retries?: number;
+  /**
+   * The isolation level of this transaction (the session's default, REPEATABLE READ, when
+   * unset). READ COMMITTED takes no gap locks, for writers that must never deadlock on them.
+   */
+  isolation?: 'READ COMMITTED' | 'REPEATABLE READ';
 }
 
 /**
@@ -23,6 +28,11 @@ export async function withTransaction<T>(
   for (let attempt = 0; ; attempt++) {
     const connection = await pool.getConnection({});
     try {
+      // Without SESSION it applies to the next transaction only, so the pool's connection
+      // goes back with its default.
+      if (options.isolation) {
+        await query(connection, `SET TRANSACTION ISOLATION LEVEL ${options.isolation}`, []);
+      }
       await query(connection, 'START TRANSACTION', []);
       let result: T;
       try {

@@ -8,6 +8,7 @@ import {
 } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
+import { Outbox } from '@im-repo/outbox';
 import { createConversationServiceClient } from '@im-repo/proto/conversation';
 import { createUserServiceClient } from '@im-repo/proto/user';
 import {
@@ -20,8 +21,11 @@ import { GroupDomain } from './group.domain';
 import { GroupRepository } from './group.repository';
 import type { GroupRecord, MemberRecord } from './group.types';
 import { migrations } from './migrations';
-import { ParticipantOutbox } from './participant-outbox';
-import { ParticipantOutboxRepository } from './participant-outbox.repository';
+import {
+  PARTICIPANTS_PER_CALL,
+  PARTICIPANTS_TOPIC,
+  participantsHandler,
+} from './participant-outbox';
 import { UserDirectory } from './user-directory';
 
 /** How often undelivered joins are retried (a constant: nothing to tune per deployment yet). */
@@ -34,8 +38,7 @@ export interface GroupDeps {
   sequelize: Sequelize;
   redis: RedisClient;
   domain: GroupDomain;
-  outbox: ParticipantOutbox;
-  outboxRepository: ParticipantOutboxRepository;
+  outbox: Outbox;
   close(): Promise<void>;
 }
 
@@ -97,20 +100,32 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
     config.peers.conversation,
     peerClientOptions(config),
   );
-  const outboxRepository = new ParticipantOutboxRepository(sequelize);
-  const outbox = new ParticipantOutbox(outboxRepository, conversationClient, {
+  const outbox = new Outbox({
+    db: sequelize,
+    table: 'group_outbox',
+    // Outlives the calls of the largest join (one per PARTICIPANTS_PER_CALL members), so no
+    // other replica retries it meanwhile.
+    leaseMs:
+      config.peers.timeout_ms * Math.ceil(config.group.max_members / PARTICIPANTS_PER_CALL) +
+      OUTBOX_INTERVAL_MS,
     intervalMs: OUTBOX_INTERVAL_MS,
-    callTimeoutMs: config.peers.timeout_ms,
+    backoffBaseMs: 250,
     logger,
     registry: metrics.registry,
   });
-  const domain = new GroupDomain(
-    new GroupRepository(sequelize, outboxRepository),
-    caches,
-    new UserDirectory(userClient),
-    outbox,
-    { maxMembers: config.group.max_members },
+  const repository = new GroupRepository(sequelize, outbox);
+  outbox.register(
+    PARTICIPANTS_TOPIC,
+    participantsHandler(
+      conversationClient,
+      async (groupId, userIds) =>
+        (await repository.findMembers(groupId, userIds)).map((m) => m.userId),
+      metrics.registry,
+    ),
   );
+  const domain = new GroupDomain(repository, caches, new UserDirectory(userClient), outbox, {
+    maxMembers: config.group.max_members,
+  });
   outbox.start();
   return {
     config,
@@ -120,7 +135,6 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
     redis,
     domain,
     outbox,
-    outboxRepository,
     async close() {
       await outbox.stop();
       userClient.close();

@@ -1,5 +1,6 @@
 import type { CacheAside } from '@im-repo/cache';
 import { AlreadyExistsError } from '@im-repo/errors';
+import type { Enqueued } from '@im-repo/outbox';
 import { ulid } from 'ulid';
 import { groupKey, memberKey } from './group.cache-keys';
 import {
@@ -37,10 +38,9 @@ export interface UserLookup {
   findUnknown(userIds: string[]): Promise<string[]>;
 }
 
-/** Tells the conversation service who joined (durably queued by the repository). */
-export interface ParticipantNotifier {
-  inlineLeaseEnd(now: Date, users: number): Date;
-  deliver(groupId: string, userIds: string[]): Promise<boolean>;
+/** Delivers what a committed transaction queued in the outbox (never throws). */
+export interface OutboxDelivery {
+  deliver(...enqueued: Enqueued[]): Promise<void>;
 }
 
 export interface GroupCaches {
@@ -74,7 +74,7 @@ export class GroupDomain {
     private readonly repo: GroupRepository,
     private readonly caches: GroupCaches,
     private readonly users: UserLookup,
-    private readonly participants: ParticipantNotifier,
+    private readonly outbox: OutboxDelivery,
     private readonly options: GroupDomainOptions,
   ) {
     this.now = options.now ?? (() => new Date());
@@ -108,19 +108,15 @@ export class GroupDomain {
       joinedAt: now,
       mutedUntil: null,
     }));
-    const result = await this.repo.createGroup(
-      group,
-      members,
-      this.participants.inlineLeaseEnd(now, ids.length),
-    );
-    if (result === 'group_id_taken') {
+    const joins = await this.repo.createGroup(group, members);
+    if (joins === 'group_id_taken') {
       throw new AlreadyExistsError('GROUP_ID_TAKEN', 'the group id is taken', {
         group_id: group.groupId,
       });
     }
     // Lookups before the create may have cached "not found" for the group or its members.
     await this.invalidate(group.groupId, { result: null, group: true, members: ids });
-    await this.participants.deliver(group.groupId, ids);
+    await this.outbox.deliver(joins);
     return group;
   }
 
@@ -171,7 +167,7 @@ export class GroupDomain {
     const unknown = await this.users.findUnknown(fresh);
     if (unknown.length > 0) throw usersNotFound(unknown);
 
-    const added = await this.change(groupId, async (group, tx) => {
+    const { members, joins } = await this.change(groupId, async (group, tx) => {
       const now = this.now();
       const current = await tx.members(unique([operatorId, ...requested]));
       const admitted = this.admissible(group, operatorId, requested, current);
@@ -186,15 +182,15 @@ export class GroupDomain {
       await tx.addMembers(members, now);
       // Everyone requested, not only the new: a join the conversation service missed gets
       // repaired by repeating the (idempotent) call.
-      await tx.enqueueParticipants(
-        requested,
-        this.participants.inlineLeaseEnd(now, requested.length),
-        now,
-      );
-      return { result: members, group: members.length > 0, members: admitted.fresh };
+      const joins = await tx.enqueueParticipants(requested);
+      return {
+        result: { members, joins },
+        group: members.length > 0,
+        members: admitted.fresh,
+      };
     });
-    await this.participants.deliver(groupId, requested);
-    return added;
+    await this.outbox.deliver(joins);
+    return members;
   }
 
   async removeMembers(operatorId: string, groupId: string, userIds: string[]): Promise<void> {

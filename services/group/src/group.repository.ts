@@ -6,6 +6,7 @@ import {
   type Sequelize,
   type Transaction,
 } from '@im-repo/db';
+import type { Enqueued, Outbox } from '@im-repo/outbox';
 import type {
   GroupChanges,
   GroupRecord,
@@ -15,7 +16,7 @@ import type {
   PagePosition,
   Role,
 } from './group.types';
-import type { ParticipantOutboxRepository } from './participant-outbox.repository';
+import { participantRows } from './participant-outbox';
 
 interface GroupRow {
   group_id: string;
@@ -113,7 +114,7 @@ export interface GroupTx {
   member(userId: string): Promise<MemberRecord | null>;
   members(userIds: string[]): Promise<MemberRecord[]>;
   addMembers(members: MemberRecord[], now: Date): Promise<void>;
-  /** Deletes these members (and their undelivered joins); returns how many were removed. */
+  /** Deletes these members; returns how many were removed. */
   removeMembers(userIds: string[], now: Date): Promise<number>;
   updateGroup(changes: GroupChanges, now: Date): Promise<void>;
   setOwner(ownerId: string, now: Date): Promise<void>;
@@ -121,7 +122,8 @@ export interface GroupTx {
   setRole(userId: string, role: Role): Promise<void>;
   /** null unmutes. */
   setMutedUntil(userId: string, until: Date | null): Promise<void>;
-  enqueueParticipants(userIds: string[], notBefore: Date, now: Date): Promise<void>;
+  /** Queues joins to tell the conversation service, delivered after commit. */
+  enqueueParticipants(userIds: string[]): Promise<Enqueued>;
   /** The group row as this transaction sees it now. */
   reload(): Promise<GroupRecord>;
 }
@@ -130,7 +132,8 @@ export interface GroupTx {
 export class GroupRepository {
   constructor(
     private readonly db: Sequelize,
-    private readonly outbox: ParticipantOutboxRepository,
+    /** Owns the group_outbox table. */
+    private readonly outbox: Outbox,
   ) {}
 
   async findGroup(groupId: string): Promise<GroupRecord | null> {
@@ -204,10 +207,9 @@ export class GroupRepository {
   async createGroup(
     group: GroupRecord,
     members: MemberRecord[],
-    participantsNotBefore: Date,
-  ): Promise<'ok' | 'group_id_taken'> {
+  ): Promise<Enqueued | 'group_id_taken'> {
     try {
-      await withTransaction(this.db, async (t) => {
+      return await withTransaction(this.db, async (t) => {
         await execute(
           this.db,
           `INSERT INTO \`groups\` (${GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -227,15 +229,14 @@ export class GroupRepository {
           t,
         );
         await this.insertMembers(members, t);
-        await this.outbox.enqueue(
-          group.groupId,
-          members.map((m) => m.userId),
-          participantsNotBefore,
-          group.createdAt,
+        return this.outbox.enqueue(
           t,
+          participantRows(
+            group.groupId,
+            members.map((m) => m.userId),
+          ),
         );
       });
-      return 'ok';
     } catch (err) {
       if (isUniqueViolation(err)) return 'group_id_taken';
       throw err;
@@ -290,7 +291,6 @@ export class GroupRepository {
         if (affectedRows > 0) {
           await touch(now, 'member_count = member_count - ?', [affectedRows]);
         }
-        await this.outbox.deleteFor(groupId, userIds, t);
         return affectedRows;
       },
       updateGroup: async (changes, now) => {
@@ -326,8 +326,7 @@ export class GroupRepository {
           t,
         );
       },
-      enqueueParticipants: (userIds, notBefore, now) =>
-        this.outbox.enqueue(groupId, userIds, notBefore, now, t),
+      enqueueParticipants: (userIds) => this.outbox.enqueue(t, participantRows(groupId, userIds)),
       reload: async () => {
         const [row] = await select<GroupRow>(
           db,

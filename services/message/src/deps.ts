@@ -1,6 +1,7 @@
 import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
+import { Outbox } from '@im-repo/outbox';
 import { createConversationServiceClient } from '@im-repo/proto/conversation';
 import { createGroupServiceClient } from '@im-repo/proto/group';
 import { createUserServiceClient } from '@im-repo/proto/user';
@@ -17,9 +18,8 @@ import { createMessageMetrics, type MessageMetrics } from './message.metrics';
 import { createGroupAccess, createUserDirectory } from './message.peers';
 import { MessageRepository } from './message.repository';
 import { migrations } from './migrations';
-import { RecordOutbox } from './record-outbox';
-import { RecordOutboxRepository } from './record-outbox.repository';
-import { SendBatcher } from './send-batcher';
+import { RECORDS_TOPIC, recordsHandler } from './record-outbox';
+import type { SendBatcher } from './send-batcher';
 
 export interface MessageDeps {
   config: Config;
@@ -31,8 +31,7 @@ export interface MessageDeps {
   repository: MessageRepository;
   heads: HeadCache;
   batcher: SendBatcher;
-  outbox: RecordOutbox;
-  outboxRepository: RecordOutboxRepository;
+  outbox: Outbox;
   domain: MessageDomain;
   close(): Promise<void>;
 }
@@ -68,52 +67,35 @@ export async function openMessageDeps({
     registry: metrics.registry,
     onError: onRedisError,
   });
-  const outboxRepository = new RecordOutboxRepository(sequelize);
-  const outbox = new RecordOutbox(conversations, outboxRepository, {
+  const outbox = new Outbox({
+    db: sequelize,
+    table: 'message_outbox',
+    // Outlives one RecordMessages call, so no other replica retries a batch meanwhile.
+    leaseMs: config.peers.timeout_ms + config.message.outbox_interval_ms,
     intervalMs: config.message.outbox_interval_ms,
-    callTimeoutMs: config.peers.timeout_ms,
     logger,
-    metrics: messageMetrics,
+    registry: metrics.registry,
   });
-  const batcher = new SendBatcher(
-    {
-      commit: (inputs, options) => repository.commitBatch(inputs, options),
-      newId: monotonicFactory(),
-      outboxDelayMs: () => outbox.outboxDelayMs(),
-      async afterCommit(inserted, inline) {
-        // Newest message per conversation: the only one that can move a head.
-        const newest = new Map<string, (typeof inserted)[number]>();
-        for (const msg of inserted) {
-          const seen = newest.get(msg.conversationId);
-          if (!seen || seen.seq < msg.seq) newest.set(msg.conversationId, msg);
-        }
-        // Independent of each other; both land before the callers hear back.
-        await Promise.all([
-          heads.advance([...newest.values()]),
-          inline ? outbox.deliverInline(inserted) : undefined,
-        ]);
-      },
-      metrics: messageMetrics,
-      logger,
-    },
-    {
-      maxSize: config.message.batch_max_size,
-      maxWaitMs: config.message.batch_max_wait_ms,
-      maxBytes: BATCH_MAX_BYTES,
-      // Leaves most of the pool to reads and the drainer; batches of one conversation queue
-      // on its row lock anyway.
-      maxInflight: Math.max(1, Math.min(8, Math.floor(config.db.pool_max / 3))),
-    },
-  );
+  outbox.register(RECORDS_TOPIC, recordsHandler(conversations, messageMetrics));
   const domain = new MessageDomain(
     repository,
     heads,
-    batcher,
+    outbox,
     createUserDirectory(users),
     createGroupAccess(groups),
     {
       recallWindowSeconds: config.message.recall_window_seconds,
-      onDuplicate: () => messageMetrics.duplicates.inc(),
+      batch: {
+        maxSize: config.message.batch_max_size,
+        maxWaitMs: config.message.batch_max_wait_ms,
+        maxBytes: BATCH_MAX_BYTES,
+        // Leaves most of the pool to reads and the drainer; batches of one conversation queue
+        // on its row lock anyway.
+        maxInflight: Math.max(1, Math.min(8, Math.floor(config.db.pool_max / 3))),
+      },
+      newId: monotonicFactory(),
+      metrics: messageMetrics,
+      logger,
     },
   );
   outbox.start();
@@ -127,12 +109,11 @@ export async function openMessageDeps({
     redis,
     repository,
     heads,
-    batcher,
+    batcher: domain.batcher,
     outbox,
-    outboxRepository,
     domain,
     async close() {
-      await batcher.close();
+      await domain.close();
       await outbox.stop();
       heads.close();
       users.close();

@@ -1,6 +1,9 @@
 import { FailedPreconditionError, NotFoundError, PermissionDeniedError } from '@im-repo/errors';
+import type { Enqueued, Outbox } from '@im-repo/outbox';
 import type { ParsedConversationId } from '@im-repo/proto';
+import type { Logger } from '@im-repo/server-kit';
 import type { HeadCache } from './head-cache';
+import type { MessageMetrics } from './message.metrics';
 import type { MessageRepository } from './message.repository';
 import {
   ConversationKind,
@@ -14,24 +17,70 @@ import {
   type SendResult,
   type UserDirectory,
 } from './message.types';
-import type { SendBatcher } from './send-batcher';
+import { recordRows } from './record-outbox';
+import { SendBatcher, type BatcherOptions } from './send-batcher';
 
 export interface MessageDomainOptions {
   recallWindowSeconds: number;
-  /** Counts sends answered with an earlier message outside the batcher. */
-  onDuplicate: () => void;
+  /** The group commit's limits. */
+  batch: BatcherOptions;
+  /** Server message id generator. */
+  newId: () => string;
+  metrics: MessageMetrics;
+  logger: Logger;
 }
 
 /** The rules of messages: who may send, read and recall; sends go through the group commit. */
 export class MessageDomain {
+  /** The group commit every send goes through. */
+  readonly batcher: SendBatcher;
+
   constructor(
     private readonly repo: MessageRepository,
     private readonly heads: HeadCache,
-    private readonly batcher: SendBatcher,
+    /** Owns the message_outbox table: RecordMessages for every send. */
+    private readonly outbox: Outbox,
     private readonly users: UserDirectory,
     private readonly groups: GroupAccess,
     private readonly options: MessageDomainOptions,
-  ) {}
+  ) {
+    this.batcher = new SendBatcher(
+      {
+        // The send's RecordMessages record is queued in its own transaction, so neither an
+        // outage of the conversation service nor a crash after the commit loses it.
+        commit: (inputs, { newId }) =>
+          this.repo.commitBatch(inputs, {
+            newId,
+            enqueue: (t, inserted) => this.outbox.enqueue(t, recordRows(inserted)),
+          }),
+        newId: options.newId,
+        afterCommit: (inserted, enqueued) => this.afterCommit(inserted, enqueued),
+        metrics: options.metrics,
+        logger: options.logger,
+      },
+      options.batch,
+    );
+  }
+
+  /**
+   * After a batch committed, before its senders hear back: the heads move, and the records go
+   * to the conversation service (so a sender's own conversation list is current when
+   * SendMessage returns). Independent of each other, so side by side; neither throws.
+   */
+  private async afterCommit(inserted: MessageRecord[], enqueued: Enqueued[]): Promise<void> {
+    // Newest message per conversation: the only one that can move a head.
+    const newest = new Map<string, MessageRecord>();
+    for (const msg of inserted) {
+      const seen = newest.get(msg.conversationId);
+      if (!seen || seen.seq < msg.seq) newest.set(msg.conversationId, msg);
+    }
+    await Promise.all([this.heads.advance([...newest.values()]), this.outbox.deliver(...enqueued)]);
+  }
+
+  /** Commits what is queued (shutdown). */
+  close(): Promise<void> {
+    return this.batcher.close();
+  }
 
   async send(input: SendInput): Promise<SendResult> {
     try {
@@ -46,7 +95,7 @@ export class MessageDomain {
         .findBySendKey(input.senderId, input.clientMsgId)
         .catch(() => null);
       if (!original) throw err;
-      this.options.onDuplicate();
+      this.options.metrics.duplicates.inc();
       return { message: original, duplicate: true };
     }
     return this.batcher.submit(input);

@@ -7,6 +7,7 @@ import {
   type Sequelize,
   type Transaction,
 } from '@im-repo/db';
+import type { Enqueued } from '@im-repo/outbox';
 import {
   MessageStatus,
   sendKey,
@@ -64,14 +65,18 @@ export interface CommitOutcome {
   inserted: MessageRecord[];
   /** Time spent reserving seqs (row-lock wait included). */
   reserveSeconds: number;
+  /** The outbox rows written with them, for the delivery after commit. */
+  enqueued: Enqueued;
 }
 
 export interface CommitOptions {
   /** Server message id generator. */
   newId: () => string;
-  /** How long the outbox rows wait before the drainer may take them (the inline attempt's time). */
-  outboxDelayMs: number;
+  /** Writes the new messages' outbox rows in the transaction. */
+  enqueue(t: Transaction, inserted: MessageRecord[]): Promise<Enqueued>;
 }
+
+const NOTHING_ENQUEUED: Enqueued = { rows: [], inline: [] };
 
 /** Another writer inserted one of the batch's (sender_id, client_msg_id) first. */
 export const DUPLICATE_RACE = 'duplicate-race' as const;
@@ -110,7 +115,9 @@ export class MessageRepository {
       existing.set(sendKey(message.senderId, message.clientMsgId), message);
     }
     const fresh = inputs.filter((i) => !existing.has(sendKey(i.senderId, i.clientMsgId)));
-    if (fresh.length === 0) return { existing, inserted: [], reserveSeconds: 0 };
+    if (fresh.length === 0) {
+      return { existing, inserted: [], reserveSeconds: 0, enqueued: NOTHING_ENQUEUED };
+    }
 
     const counts = new Map<string, number>();
     for (const i of fresh) counts.set(i.conversationId, (counts.get(i.conversationId) ?? 0) + 1);
@@ -179,14 +186,8 @@ export class MessageRepository {
       ],
       t,
     );
-    const due = new Date(sentAt.getTime() + options.outboxDelayMs);
-    await execute(
-      this.db,
-      'INSERT INTO message_outbox (conversation_id, seq, created_at, next_attempt_at) VALUES ?',
-      [inserted.map((r) => [r.conversationId, r.seq, sentAt, due])],
-      t,
-    );
-    return { existing, inserted, reserveSeconds };
+    const enqueued = await options.enqueue(t, inserted);
+    return { existing, inserted, reserveSeconds, enqueued };
   }
 
   async findBySendKeys(

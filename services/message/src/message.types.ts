@@ -46,16 +46,6 @@ export interface ConversationHead {
   lastMessage: MessageRecord;
 }
 
-/** What the conversation service is told about each durable send. */
-export interface ConversationRecord {
-  conversationId: string;
-  conversationType: ConversationKind;
-  senderId: string;
-  recipientId: string;
-  seq: number;
-  sentAt: Date;
-}
-
 export interface PullRange {
   conversationId: string;
   /** >= 1 */

@@ -1,5 +1,6 @@
 import { isDbUnavailable } from '@im-repo/db';
 import { UnavailableError } from '@im-repo/errors';
+import type { Enqueued } from '@im-repo/outbox';
 import type { Logger } from '@im-repo/server-kit';
 import { DUPLICATE_RACE, type CommitOptions, type CommitOutcome } from './message.repository';
 import type { MessageMetrics } from './message.metrics';
@@ -19,13 +20,11 @@ export interface BatcherOptions {
 export interface BatcherDeps {
   commit(
     inputs: SendInput[],
-    options: CommitOptions,
+    options: Pick<CommitOptions, 'newId'>,
   ): Promise<CommitOutcome | typeof DUPLICATE_RACE>;
   newId: () => string;
-  /** How long this batch's outbox rows wait for the inline delivery; 0 = no inline attempt. */
-  outboxDelayMs(): number;
-  /** After commit, before the callers hear back; never throws. */
-  afterCommit(inserted: MessageRecord[], inline: boolean): Promise<void>;
+  /** After commit, before the callers hear back (the commits' outbox rows); never throws. */
+  afterCommit(inserted: MessageRecord[], enqueued: Enqueued[]): Promise<void>;
   metrics: MessageMetrics;
   logger: Logger;
 }
@@ -134,12 +133,12 @@ export class SendBatcher {
       else leaders.set(key, p);
     }
 
-    const inlineDelay = this.deps.outboxDelayMs();
     const outcomes = new Map<string, Outcome>();
     const inserted: MessageRecord[] = [];
+    const enqueued: Enqueued[] = [];
     const unique = [...leaders.values()].map((p) => p.input);
     try {
-      this.collect(await this.commitSettled(unique, inlineDelay), outcomes, inserted);
+      this.collect(await this.commitSettled(unique), outcomes, inserted, enqueued);
     } catch (err) {
       if (unique.length === 1 || isDbUnavailable(err)) {
         for (const key of leaders.keys()) outcomes.set(key, { error: err });
@@ -152,7 +151,7 @@ export class SendBatcher {
         for (const input of unique) {
           const key = sendKey(input.senderId, input.clientMsgId);
           try {
-            this.collect(await this.commitSettled([input], inlineDelay), outcomes, inserted);
+            this.collect(await this.commitSettled([input]), outcomes, inserted, enqueued);
           } catch (single) {
             outcomes.set(key, { error: single });
           }
@@ -161,7 +160,7 @@ export class SendBatcher {
     }
     releaseSlot();
 
-    if (inserted.length > 0) await this.deps.afterCommit(inserted, inlineDelay > 0);
+    if (inserted.length > 0) await this.deps.afterCommit(inserted, enqueued);
 
     let duplicates = 0;
     const missing: Outcome = { error: new Error('a send of the batch got no outcome') };
@@ -183,9 +182,9 @@ export class SendBatcher {
   }
 
   /** Commits, redoing the batch when another replica won one of its keys in the meantime. */
-  private async commitSettled(inputs: SendInput[], outboxDelayMs: number): Promise<CommitOutcome> {
+  private async commitSettled(inputs: SendInput[]): Promise<CommitOutcome> {
     for (let attempt = 0; attempt < MAX_REDOS; attempt++) {
-      const result = await this.deps.commit(inputs, { newId: this.deps.newId, outboxDelayMs });
+      const result = await this.deps.commit(inputs, { newId: this.deps.newId });
       if (result !== DUPLICATE_RACE) {
         if (result.inserted.length > 0) {
           this.deps.metrics.seqAllocation.observe(result.reserveSeconds);
@@ -200,7 +199,9 @@ export class SendBatcher {
     result: CommitOutcome,
     outcomes: Map<string, Outcome>,
     inserted: MessageRecord[],
+    enqueued: Enqueued[],
   ) {
+    enqueued.push(result.enqueued);
     for (const [key, message] of result.existing) {
       outcomes.set(key, { ok: { message, duplicate: true } });
     }

@@ -57,11 +57,15 @@ describe('SendBatcher', () => {
           status: MessageStatus.NORMAL,
           sentAt: new Date(),
         }));
-        const outcome: CommitOutcome = { existing: new Map(), inserted, reserveSeconds: 0 };
+        const outcome: CommitOutcome = {
+          existing: new Map(),
+          inserted,
+          reserveSeconds: 0,
+          enqueued: { rows: [], inline: [] },
+        };
         return outcome;
       },
       newId: () => uniqueId('s'),
-      outboxDelayMs: () => 1000,
       afterCommit: async () => undefined,
       metrics: createMessageMetrics(new Registry()),
       logger: createLogger('test', 'error'),

@@ -73,7 +73,7 @@ describe('conversation records outbox', () => {
         Array.from({ length: 20 }, (_, i) => i + 1),
       );
       expect(recordedSeqs(conversationId)).to.deep.equal([]);
-      expect(await svc.deps.outboxRepository.pending()).to.equal(20);
+      expect(await svc.deps.outbox.countPending()).to.equal(20);
       // Once the peer failed, later sends do not wait on it inline (the drainer, meanwhile, is
       // retrying the failed batches' rows, so count the inline path's records, not the calls).
       const attempts = await inlineRecords(svc);
@@ -87,7 +87,7 @@ describe('conversation records outbox', () => {
       what: 'the outbox to deliver',
     });
     expect(recordedSeqs(conversationId)).to.deep.equal(Array.from({ length: 21 }, (_, i) => i + 1));
-    await waitFor(async () => (await svc.deps.outboxRepository.pending()) === 0, {
+    await waitFor(async () => (await svc.deps.outbox.countPending()) === 0, {
       what: 'the outbox to empty',
     });
   });
@@ -99,7 +99,7 @@ describe('conversation records outbox', () => {
       for (let i = 0; i < 5; i++) await svc.client.sendMessage(textSend(x, y));
       await svc.stop();
       svc = await startMessageService(env, peers, { peers: { timeout_ms: 500 } });
-      expect(await svc.deps.outboxRepository.pending()).to.equal(5);
+      expect(await svc.deps.outbox.countPending()).to.equal(5);
     } finally {
       peers.data.conversationDown = false;
     }
@@ -155,7 +155,7 @@ describe('conversation records outbox', () => {
       } finally {
         peers.data.conversationDown = false;
       }
-      await waitFor(async () => (await svc.deps.outboxRepository.pending()) === 0, {
+      await waitFor(async () => (await svc.deps.outbox.countPending()) === 0, {
         timeoutMs: 20_000,
         what: 'the outbox to empty',
       });

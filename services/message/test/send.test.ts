@@ -342,7 +342,7 @@ describe('SendMessage', () => {
         });
       }
       // Delivered inline, so the outbox empties without the drainer (its rows are not due yet).
-      await waitFor(async () => (await svc.deps.outboxRepository.pending()) === 0, {
+      await waitFor(async () => (await svc.deps.outbox.countPending()) === 0, {
         timeoutMs: 5000,
         what: 'the delivered rows to be removed',
       });

@@ -1,6 +1,11 @@
 import type { Migration } from '@im-repo/db';
 import { createUserConversations } from './0001-create-user-conversations';
 import { createConversationActivity } from './0002-create-conversation-activity';
+import { createConversationOutbox } from './0004-create-conversation-outbox';
 
 /** Every migration of the conversation service, in order. */
-export const migrations: Migration[] = [createUserConversations, createConversationActivity];
+export const migrations: Migration[] = [
+  createUserConversations,
+  createConversationActivity,
+  createConversationOutbox,
+];

@@ -1,5 +1,6 @@
 import type { Migration } from '@im-repo/db';
 import { createGroups } from './0001-create-groups';
+import { moveOutbox } from './0002-move-outbox';
 
 /** Every migration of the group service, in order. */
-export const migrations: Migration[] = [createGroups];
+export const migrations: Migration[] = [createGroups, moveOutbox];

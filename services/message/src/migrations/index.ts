@@ -2,10 +2,12 @@ import type { Migration } from '@im-repo/db';
 import { createMessages } from './0001-create-messages';
 import { createConversationSeqs } from './0002-create-conversation-seqs';
 import { createMessageOutbox } from './0003-create-message-outbox';
+import { moveOutbox } from './0005-move-outbox';
 
 /** Every migration of the message service, in order. */
 export const migrations: Migration[] = [
   createMessages,
   createConversationSeqs,
   createMessageOutbox,
+  moveOutbox,
 ];

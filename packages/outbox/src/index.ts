@@ -1,0 +1,12 @@
+export { databaseNow, Outbox } from './outbox';
+export type { OutboxOptions } from './outbox';
+export { createOutboxTable, outboxTableDdl, outboxTableMigration } from './migration';
+export type {
+  DeliveryContext,
+  Enqueued,
+  NewOutboxRow,
+  OutboxHandler,
+  OutboxLogger,
+  OutboxRow,
+  TopicOptions,
+} from './outbox.types';

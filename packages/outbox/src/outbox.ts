@@ -1,0 +1,339 @@
+import { select, type Sequelize, type Transaction } from '@im-repo/db';
+import type { Registry } from 'prom-client';
+import { dropOutboxMetrics, outboxMetrics, type DeliveryCounter } from './outbox.metrics';
+import { byKey, keyId, OutboxStore } from './outbox.store';
+import type {
+  DeliveryContext,
+  Enqueued,
+  NewOutboxRow,
+  OutboxHandler,
+  OutboxLogger,
+  OutboxRow,
+  TopicOptions,
+} from './outbox.types';
+
+export interface OutboxOptions {
+  db: Sequelize;
+  /** The service's own outbox table (created by outboxTableMigration). */
+  table: string;
+  /**
+   * How long rows under delivery stay claimed (inline or by the drainer): longer than the
+   * slowest handler call, so no other replica delivers them meanwhile.
+   */
+  leaseMs: number;
+  /** How often the drainer looks for due rows. */
+  intervalMs: number;
+  /** First retry delay after a failure (default intervalMs); doubles per attempt. */
+  backoffBaseMs?: number;
+  /** Longest retry delay (default 5000). */
+  backoffMaxMs?: number;
+  /** Most rows per claim (default 500). */
+  batchSize?: number;
+  logger?: OutboxLogger;
+  /** Where the gauges and the delivery counter are registered (the service's /metrics). */
+  registry?: Registry;
+}
+
+interface Topic {
+  handler: OutboxHandler;
+  inline: boolean;
+  /** Process clock: local pacing of the inline attempts only, never stored. */
+  skipInlineUntil: number;
+}
+
+const NOTHING: Enqueued = { rows: [], inline: [] };
+const quiet: OutboxLogger = { warn: () => undefined };
+
+/** The database's clock now, in the caller's transaction (e.g. an event's commit time). */
+export async function databaseNow(db: Sequelize, t?: Transaction): Promise<Date> {
+  const [row] = await select<{ now: Date }>(db, 'SELECT UTC_TIMESTAMP(6) AS now', [], t);
+  return row!.now;
+}
+
+/**
+ * One service's transactional outbox, and the only owner of its table. Writers enqueue rows in
+ * their own transaction; right after the commit deliver() hands them to their topic's handler
+ * (read-your-writes while the peer is up), and a drainer on every replica retries what failed
+ * or was left by a crash. One policy for every topic: the database clock, a lease on rows under
+ * delivery, per-row exponential backoff stored in the row, per-key order across replicas,
+ * claims that skip each other's rows, and no statement that takes gap locks.
+ */
+export class Outbox {
+  private readonly store: OutboxStore;
+  private readonly topics = new Map<string, Topic>();
+  private readonly counter: DeliveryCounter;
+  private readonly logger: OutboxLogger;
+  private readonly baseMs: number;
+  private readonly maxMs: number;
+  private readonly batchSize: number;
+  /** The inline delivery in progress per key, so a key's next batch goes after it. */
+  private readonly tails = new Map<string, Promise<void>>();
+  /** Delivered rows whose delete has not run yet (they block nothing of ours). */
+  private readonly delivered = new Set<number>();
+  private toRemove: number[] = [];
+  private removing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private draining: Promise<unknown> | undefined;
+  private stopped = true;
+
+  constructor(private readonly options: OutboxOptions) {
+    this.store = new OutboxStore(options.db, options.table);
+    this.counter = outboxMetrics(options.registry, this.store);
+    this.logger = options.logger ?? quiet;
+    this.baseMs = options.backoffBaseMs ?? options.intervalMs;
+    this.maxMs = options.backoffMaxMs ?? 5000;
+    this.batchSize = options.batchSize ?? 500;
+  }
+
+  get table(): string {
+    return this.options.table;
+  }
+
+  /** Who delivers a topic's rows. Register every topic before start() and enqueue(). */
+  register(topic: string, handler: OutboxHandler, options: TopicOptions = {}): void {
+    if (this.topics.has(topic)) throw new Error(`outbox topic ${topic} is registered twice`);
+    this.topics.set(topic, { handler, inline: options.inline ?? true, skipInlineUntil: 0 });
+  }
+
+  /**
+   * Writes rows in the caller's transaction (one multi-row INSERT). Rows held for the inline
+   * delivery are leased for leaseMs; a topic whose delivery failed lately skips it for a while
+   * (writes its rows due at once), so writers do not wait on a dead peer.
+   */
+  async enqueue(t: Transaction, rows: NewOutboxRow[]): Promise<Enqueued> {
+    if (rows.length === 0) return NOTHING;
+    const now = Date.now();
+    const inline = rows.map((r) => {
+      const topic = this.topics.get(r.topic);
+      if (!topic) throw new Error(`outbox topic ${r.topic} has no handler`);
+      return topic.inline && now >= topic.skipInlineUntil;
+    });
+    const ids = await this.store.insert(
+      t,
+      rows,
+      inline.map((held) => (held ? this.options.leaseMs : 0)),
+    );
+    return {
+      rows: rows.map((r, i) => ({
+        id: ids[i]!,
+        topic: r.topic,
+        key: r.key,
+        payload: Buffer.from(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength),
+        attempts: 0,
+      })),
+      inline,
+    };
+  }
+
+  /**
+   * The inline delivery, after the enqueuing transaction(s) committed. Never throws: whatever is
+   * not delivered stays in the table for the drainer. A key's rows go only when no older row of
+   * the key is left: after this process's own earlier batch of the key (it waits for it), and
+   * never past another replica's (those rows are left due for the drainer, which keeps order).
+   */
+  async deliver(...batches: Enqueued[]): Promise<void> {
+    // Several enqueues (of one caller's commits) go as one batch: one handler call per topic.
+    const rows = batches.flatMap((b) => b.rows.filter((_, i) => b.inline[i]));
+    if (rows.length === 0) return;
+    const keys = [...byKey(rows).keys()];
+    const before = keys.map((k) => this.tails.get(k)).filter((p) => p !== undefined);
+    let done!: () => void;
+    const tail = new Promise<void>((resolve) => (done = resolve));
+    for (const k of keys) this.tails.set(k, tail);
+    try {
+      await Promise.all(before);
+      await this.deliverInline(rows);
+    } catch (err) {
+      this.logger.warn('outbox inline delivery failed; the drainer takes over', {
+        table: this.table,
+        rows: rows.length,
+        error: (err as Error).message,
+      });
+    } finally {
+      done();
+      for (const k of keys) if (this.tails.get(k) === tail) this.tails.delete(k);
+    }
+  }
+
+  private async deliverInline(rows: OutboxRow[]): Promise<void> {
+    const blocked = await this.store.keysWithOlderRows(rows, this.delivered);
+    const ready = rows.filter((r) => !blocked.has(keyId(r)));
+    const waiting = rows.filter((r) => blocked.has(keyId(r)));
+    if (waiting.length > 0) {
+      this.count(waiting, 'inline', 'waiting');
+      await this.store.makeDue(waiting.map((r) => r.id));
+    }
+    await this.handle(ready, 'inline');
+  }
+
+  /** Calls the handlers topic by topic; removes what they delivered, reschedules the rest. */
+  private async handle(rows: OutboxRow[], path: DeliveryContext['path']): Promise<number> {
+    let delivered = 0;
+    const topics = new Map<string, OutboxRow[]>();
+    for (const row of rows) {
+      const list = topics.get(row.topic);
+      if (list) list.push(row);
+      else topics.set(row.topic, [row]);
+    }
+    for (const [name, list] of topics) {
+      const topic = this.topics.get(name);
+      let done = new Set<number>();
+      if (!topic) {
+        this.logger.warn('outbox rows of a topic without handler', {
+          table: this.table,
+          topic: name,
+        });
+      } else {
+        try {
+          const result = await topic.handler(list, { path });
+          done = new Set(result ?? list.map((r) => r.id));
+        } catch (err) {
+          this.logger.warn('outbox delivery failed; the rows stay queued', {
+            table: this.table,
+            topic: name,
+            path,
+            rows: list.length,
+            error: (err as Error).message,
+          });
+        }
+      }
+      const { ok, failed } = inKeyOrder(list, done);
+      this.count(ok, path, 'ok');
+      this.count(failed, path, 'failed');
+      delivered += ok.length;
+      if (topic) {
+        if (failed.length > 0) {
+          topic.skipInlineUntil = Date.now() + Math.max(1000, 2 * this.options.intervalMs);
+        } else if (path === 'outbox') topic.skipInlineUntil = 0;
+      }
+      this.removeSoon(ok.map((r) => r.id));
+      // A failed call hands its rows back at once (with backoff), not after their lease.
+      await this.store
+        .release(
+          failed.map((r) => r.id),
+          path === 'inline',
+          this.baseMs,
+          this.maxMs,
+        )
+        .catch((err: unknown) =>
+          this.logger.warn('outbox reschedule failed', {
+            table: this.table,
+            error: (err as Error).message,
+          }),
+        );
+    }
+    return delivered;
+  }
+
+  private count(rows: OutboxRow[], path: string, result: string): void {
+    const topics = new Map<string, number>();
+    for (const r of rows) topics.set(r.topic, (topics.get(r.topic) ?? 0) + 1);
+    for (const [topic, n] of topics)
+      this.counter.inc({ table: this.table, topic, path, result }, n);
+  }
+
+  /**
+   * Deletes delivered rows off the caller's path, many batches per statement. A row whose
+   * delete is lost (crash) is only delivered again, which handlers must tolerate anyway.
+   */
+  private removeSoon(ids: number[]): void {
+    if (ids.length === 0) return;
+    for (const id of ids) this.delivered.add(id);
+    this.toRemove.push(...ids);
+    this.removing ??= this.removeDelivered().finally(() => {
+      this.removing = undefined;
+    });
+  }
+
+  private async removeDelivered(): Promise<void> {
+    while (this.toRemove.length > 0) {
+      const ids = this.toRemove.splice(0, 1000);
+      await this.store.remove(ids).catch((err: unknown) =>
+        this.logger.warn('outbox cleanup failed', {
+          table: this.table,
+          error: (err as Error).message,
+        }),
+      );
+      for (const id of ids) this.delivered.delete(id);
+    }
+  }
+
+  /** Starts the drainer (every replica runs one; claims never overlap). */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.schedule();
+  }
+
+  /** Stops the drainer; waits for a drain and the pending deletes. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.draining;
+    await Promise.all([...this.tails.values()]);
+    await this.removing;
+    dropOutboxMetrics(this.options.registry, this.store);
+  }
+
+  /** Claims and delivers due rows until none are left; returns how many were delivered. */
+  async drainOnce(): Promise<number> {
+    let delivered = 0;
+    for (;;) {
+      const claimed = await this.store.claim(
+        this.batchSize,
+        this.options.leaseMs,
+        this.options.intervalMs,
+      );
+      if (claimed.length === 0) return delivered;
+      delivered += await this.handle(claimed, 'outbox');
+      // Failed rows are rescheduled into the future, so this ends once nothing due is left.
+      if (this.stopped) return delivered;
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.draining = this.drainOnce()
+        .catch((err: unknown) =>
+          this.logger.warn('outbox drain failed', {
+            table: this.table,
+            error: (err as Error).message,
+          }),
+        )
+        .finally(() => {
+          this.draining = undefined;
+          this.schedule();
+        });
+    }, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Rows in the table, delivered-but-not-yet-deleted ones included. */
+  async countPending(): Promise<number> {
+    return (await this.store.stats()).rows;
+  }
+}
+
+/**
+ * Splits rows into delivered and not, keeping each key's delivered rows a prefix: a row after
+ * an undelivered row of its key counts as undelivered (it goes again, after that one).
+ */
+function inKeyOrder(
+  rows: OutboxRow[],
+  done: Set<number>,
+): { ok: OutboxRow[]; failed: OutboxRow[] } {
+  const ok: OutboxRow[] = [];
+  const failed: OutboxRow[] = [];
+  for (const list of byKey(rows).values()) {
+    let broken = false;
+    for (const row of [...list].sort((a, b) => a.id - b.id)) {
+      if (!broken && done.has(row.id)) ok.push(row);
+      else {
+        broken = true;
+        failed.push(row);
+      }
+    }
+  }
+  return { ok, failed };
+}
