@@ -75,13 +75,13 @@ export class Fixtures {
       name: label,
       avatarUrl: '',
       intro: '',
-      memberIds: rest.slice(0, 1000),
+      memberIds: rest.slice(0, 500),
     });
-    for (let i = 1000; i < rest.length; i += 1000) {
+    for (let i = 500; i < rest.length; i += 500) {
       await this.group.addMembers({
         operatorId: owner!,
         groupId,
-        userIds: rest.slice(i, i + 1000),
+        userIds: rest.slice(i, i + 500),
       });
     }
     return { groupId, members };

@@ -40,6 +40,10 @@ return 1`);
 
 const versionKey = (key: string) => `${key}:v`;
 
+// Invalidations being retried at once. During a long outage every write adds one; past this
+// they are dropped (the entries' TTL still bounds staleness) so memory stays bounded.
+const MAX_RETRYING = 10_000;
+
 /**
  * Cache-aside over Redis: read the cache, else load from the source of truth and fill. Keys
  * must carry a hash tag (`user:{u1}`) so the entry and its version key share a cluster slot.
@@ -53,6 +57,7 @@ const versionKey = (key: string) => `${key}:v`;
  */
 export class CacheAside<T> {
   private readonly inflight = new Map<string, Promise<T | null>>();
+  private retrying = 0;
   private readonly counter: Counter<'cache' | 'result'>;
   private readonly codec: Codec<T>;
 
@@ -124,6 +129,11 @@ export class CacheAside<T> {
     } catch (err) {
       this.fail(err, 'invalidate');
       // The write is committed; keep trying briefly so the stale entry does not live out its TTL.
+      if (this.retrying >= MAX_RETRYING) {
+        this.fail(new Error('too many invalidations waiting for Redis'), 'invalidate-dropped');
+        return;
+      }
+      this.retrying++;
       this.retryInvalidate(args, 1);
     }
   }
@@ -139,13 +149,19 @@ export class CacheAside<T> {
   }
 
   private retryInvalidate(args: string[], attempt: number) {
-    if (attempt > 5) return;
+    if (attempt > 5) {
+      this.retrying--;
+      return;
+    }
     setTimeout(
       () => {
-        this.invalidateInSlots(args).catch((err) => {
-          this.fail(err, 'invalidate-retry');
-          this.retryInvalidate(args, attempt + 1);
-        });
+        this.invalidateInSlots(args).then(
+          () => this.retrying--,
+          (err: unknown) => {
+            this.fail(err, 'invalidate-retry');
+            this.retryInvalidate(args, attempt + 1);
+          },
+        );
       },
       200 * 2 ** attempt,
     ).unref();

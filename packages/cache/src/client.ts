@@ -84,7 +84,7 @@ const REDIS_ERROR_NAMES = new Set([
   'AbortError',
 ]);
 
-/** Is this an ioredis transport failure (not a script or type error)? */
+/** Is this a Redis failure (transport, or a refusal such as OOM), not a script or type error? */
 export function isRedisUnavailable(err: unknown): boolean {
   const e = err as { name?: string; message?: string; code?: string };
   if (!e || typeof e !== 'object') return false;
@@ -95,6 +95,12 @@ export function isRedisUnavailable(err: unknown): boolean {
     message.includes('Connection is closed') ||
     message.includes('Command timed out') ||
     message.includes('connect ECONNREFUSED') ||
+    // A Redis that answers but refuses the command is as good as down for a cache, and for
+    // presence's store: out of memory, a read-only replica, a script hogging it, still loading.
+    message.startsWith('OOM ') ||
+    message.startsWith('READONLY') ||
+    message.startsWith('BUSY') ||
+    message.startsWith('MASTERDOWN') ||
     message.startsWith('LOADING') ||
     message.startsWith('CLUSTERDOWN') ||
     message.startsWith('TRYAGAIN') ||

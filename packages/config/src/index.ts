@@ -1,4 +1,4 @@
 export { ConfigError, configKeys, loadConfig, readConfigFile } from './load';
 export type { Config, DeepPartial, KeyInfo, LoadOptions } from './load';
-export { DEFAULT_PORTS, SERVICES, schema } from './schema';
+export { DEFAULT_INTERNAL_CALLERS, DEFAULT_PORTS, SERVICES, schema } from './schema';
 export type { ServiceName } from './fields';

@@ -17,6 +17,18 @@ export const DEFAULT_PORTS: Record<ServiceName, { grpc: number; metrics: number 
   presence: { grpc: 8085, metrics: 9085 },
 };
 
+/**
+ * Who may call a service's internal rpcs under mutual TLS (API.md v1.1 "Internal rpcs"): the
+ * services that call them. user, presence have no internal rpcs.
+ */
+export const DEFAULT_INTERNAL_CALLERS: Record<ServiceName, string[]> = {
+  user: [],
+  group: ['message', 'user'],
+  message: ['user'],
+  conversation: ['message', 'group', 'user'],
+  presence: [],
+};
+
 const peer = (service: ServiceName, env: string) =>
   address({
     env,
@@ -61,6 +73,20 @@ export const schema = {
       max: 60_000,
       doc: 'How often grpc.health.v1 re-checks MySQL and Redis',
     }),
+    keepalive_time_ms: int({
+      env: 'GRPC_KEEPALIVE_TIME_MS',
+      default: 60_000,
+      min: 100,
+      max: 7_200_000,
+      doc: 'How often the server pings an HTTP/2 connection (keepalive), so streams of vanished clients end',
+    }),
+    keepalive_timeout_ms: int({
+      env: 'GRPC_KEEPALIVE_TIMEOUT_MS',
+      default: 20_000,
+      min: 100,
+      max: 600_000,
+      doc: 'How long a keepalive ping may go unanswered before the connection and its calls are closed',
+    }),
   },
   tls: {
     cert: string({
@@ -80,6 +106,13 @@ export const schema = {
       default: '',
       allowEmpty: true,
       doc: 'PEM CA file; when set, servers require client certificates signed by it (mutual TLS)',
+    }),
+    internal_callers: list({
+      env: 'INTERNAL_CALLERS',
+      default: (s) => DEFAULT_INTERNAL_CALLERS[s],
+      shownDefault:
+        'conversation: message,group,user; group: message,user; message: user (per service)',
+      doc: 'Certificate identities (DNS SAN, else CN) allowed to call internal rpcs under mutual TLS',
     }),
   },
   db: {
@@ -212,6 +245,20 @@ export const schema = {
       max: 1 << 20,
       doc: 'scrypt N for new password hashes (a power of two); stored hashes keep their own',
     }),
+    hash_concurrency: int({
+      env: 'PASSWORD_HASH_CONCURRENCY',
+      default: 2,
+      min: 1,
+      max: 64,
+      doc: "Password hashes computed at once (libuv's thread pool has 4 threads by default)",
+    }),
+    hash_queue_max: int({
+      env: 'PASSWORD_HASH_QUEUE_MAX',
+      default: 64,
+      min: 0,
+      max: 100_000,
+      doc: 'Password hashes waiting for a slot; beyond it a call is RESOURCE_EXHAUSTED OVERLOADED',
+    }),
   },
   group: {
     max_members: int({
@@ -251,6 +298,13 @@ export const schema = {
       max: 1000,
       doc: 'Longest a send waits for others to share its commit',
     }),
+    send_queue_max: int({
+      env: 'SEND_QUEUE_MAX',
+      default: 10_000,
+      min: 1,
+      max: 1_000_000,
+      doc: 'Sends waiting for a commit; beyond it SendMessage is RESOURCE_EXHAUSTED OVERLOADED',
+    }),
     outbox_interval_ms: int({
       env: 'OUTBOX_DRAIN_INTERVAL_MS',
       default: 1000,
@@ -266,6 +320,31 @@ export const schema = {
       min: 10,
       max: 86_400,
       doc: 'How long a ListConversations walk keeps its snapshot after its last page',
+    }),
+  },
+  events: {
+    nats_url: string({
+      env: 'EVENTS_NATS_URL',
+      default: '',
+      allowEmpty: true,
+      doc: 'NATS server(s) of the change events, comma-separated (e.g. nats://127.0.0.1:4222); empty: events off',
+    }),
+    stream: string({
+      env: 'EVENTS_STREAM',
+      default: 'IM_EVENTS',
+      doc: 'JetStream stream of the events (created when missing)',
+    }),
+    subject_prefix: string({
+      env: 'EVENTS_SUBJECT_PREFIX',
+      default: 'im.events',
+      doc: 'Subject prefix: events go to <prefix>.<domain>.<kind>.<key>; the stream takes <prefix>.>',
+    }),
+    max_age_hours: int({
+      env: 'EVENTS_MAX_AGE_HOURS',
+      default: 168,
+      min: 1,
+      max: 87_600,
+      doc: 'How long the stream keeps an event (erased or expired content included)',
     }),
   },
   presence: {
@@ -289,6 +368,20 @@ export const schema = {
       min: 50,
       max: 10_000,
       doc: 'How often expired devices are found and announced',
+    }),
+    last_seen_ttl_seconds: int({
+      env: 'PRESENCE_LAST_SEEN_TTL_SECONDS',
+      default: 2_592_000,
+      min: 1,
+      max: 10 * 366 * 86_400,
+      doc: "How long last_seen_at is kept after a user's last device went offline; then the user reads as never seen",
+    }),
+    max_watch_streams: int({
+      env: 'PRESENCE_MAX_WATCH_STREAMS',
+      default: 10_000,
+      min: 1,
+      max: 1_000_000,
+      doc: 'WatchStatus streams one server holds; beyond it RESOURCE_EXHAUSTED TOO_MANY_STREAMS',
     }),
   },
 };

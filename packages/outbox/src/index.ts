@@ -1,5 +1,5 @@
 export { databaseNow, Outbox } from './outbox';
-export type { OutboxOptions } from './outbox';
+export type { EnqueueOptions, OutboxOptions } from './outbox';
 export { createOutboxTable, outboxTableDdl, outboxTableMigration } from './migration';
 export type {
   DeliveryContext,

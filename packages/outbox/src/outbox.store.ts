@@ -48,7 +48,9 @@ export class OutboxStore {
   ) {}
 
   private rc<T>(fn: (t: Transaction) => Promise<T>): Promise<T> {
-    return withTransaction(this.db, fn, { isolation: 'READ COMMITTED' });
+    // No silent retry: a deadlock here would be a bug to see in the log (the drainer simply
+    // tries again next round).
+    return withTransaction(this.db, fn, { isolation: 'READ COMMITTED', retries: 0 });
   }
 
   /**
@@ -57,10 +59,19 @@ export class OutboxStore {
    * once, which Sequelize's bulkCreate relies on too), spaced by auto_increment_increment.
    */
   async insert(t: Transaction, rows: NewOutboxRow[], delayMs: number[]): Promise<number[]> {
+    // Read in the caller's transaction: a second connection taken while it holds one could
+    // exhaust the pool when many writers start at once.
     const step = await (this.increment ??= select<{ n: number }>(
       this.db,
       'SELECT @@auto_increment_increment AS n',
-    ).then(([row]) => Number(row?.n ?? 1)));
+      [],
+      t,
+    )
+      .then(([row]) => Number(row?.n ?? 1))
+      .catch((err: unknown) => {
+        this.increment = undefined;
+        throw err;
+      }));
     const ids: number[] = [];
     for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
       const chunk = rows.slice(i, i + INSERT_CHUNK);

@@ -41,6 +41,11 @@ interface Topic {
   skipInlineUntil: number;
 }
 
+export interface EnqueueOptions {
+  /** The inline delivery's lease for these rows (default: the outbox's leaseMs). */
+  leaseMs?: number;
+}
+
 const NOTHING: Enqueued = { rows: [], inline: [] };
 const quiet: OutboxLogger = { warn: () => undefined };
 
@@ -100,7 +105,11 @@ export class Outbox {
    * delivery are leased for leaseMs; a topic whose delivery failed lately skips it for a while
    * (writes its rows due at once), so writers do not wait on a dead peer.
    */
-  async enqueue(t: Transaction, rows: NewOutboxRow[]): Promise<Enqueued> {
+  async enqueue(
+    t: Transaction,
+    rows: NewOutboxRow[],
+    options: EnqueueOptions = {},
+  ): Promise<Enqueued> {
     if (rows.length === 0) return NOTHING;
     const now = Date.now();
     const inline = rows.map((r) => {
@@ -111,7 +120,7 @@ export class Outbox {
     const ids = await this.store.insert(
       t,
       rows,
-      inline.map((held) => (held ? this.options.leaseMs : 0)),
+      inline.map((held) => (held ? (options.leaseMs ?? this.options.leaseMs) : 0)),
     );
     return {
       rows: rows.map((r, i) => ({
@@ -166,63 +175,73 @@ export class Outbox {
     await this.handle(ready, 'inline');
   }
 
-  /** Calls the handlers topic by topic; removes what they delivered, reschedules the rest. */
+  /**
+   * Calls the handlers, the topics side by side (order is per topic and key); removes what they
+   * delivered and reschedules the rest.
+   */
   private async handle(rows: OutboxRow[], path: DeliveryContext['path']): Promise<number> {
-    let delivered = 0;
     const topics = new Map<string, OutboxRow[]>();
     for (const row of rows) {
       const list = topics.get(row.topic);
       if (list) list.push(row);
       else topics.set(row.topic, [row]);
     }
-    for (const [name, list] of topics) {
-      const topic = this.topics.get(name);
-      let done = new Set<number>();
-      if (!topic) {
-        this.logger.warn('outbox rows of a topic without handler', {
+    const counts = await Promise.all(
+      [...topics].map(([name, list]) => this.handleTopic(name, list, path)),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  private async handleTopic(
+    name: string,
+    list: OutboxRow[],
+    path: DeliveryContext['path'],
+  ): Promise<number> {
+    const topic = this.topics.get(name);
+    let done = new Set<number>();
+    if (!topic) {
+      this.logger.warn('outbox rows of a topic without handler', {
+        table: this.table,
+        topic: name,
+      });
+    } else {
+      try {
+        const result = await topic.handler(list, { path });
+        done = new Set(result ?? list.map((r) => r.id));
+      } catch (err) {
+        this.logger.warn('outbox delivery failed; the rows stay queued', {
           table: this.table,
           topic: name,
+          path,
+          rows: list.length,
+          error: (err as Error).message,
         });
-      } else {
-        try {
-          const result = await topic.handler(list, { path });
-          done = new Set(result ?? list.map((r) => r.id));
-        } catch (err) {
-          this.logger.warn('outbox delivery failed; the rows stay queued', {
-            table: this.table,
-            topic: name,
-            path,
-            rows: list.length,
-            error: (err as Error).message,
-          });
-        }
       }
-      const { ok, failed } = inKeyOrder(list, done);
-      this.count(ok, path, 'ok');
-      this.count(failed, path, 'failed');
-      delivered += ok.length;
-      if (topic) {
-        if (failed.length > 0) {
-          topic.skipInlineUntil = Date.now() + Math.max(1000, 2 * this.options.intervalMs);
-        } else if (path === 'outbox') topic.skipInlineUntil = 0;
-      }
-      this.removeSoon(ok.map((r) => r.id));
-      // A failed call hands its rows back at once (with backoff), not after their lease.
-      await this.store
-        .release(
-          failed.map((r) => r.id),
-          path === 'inline',
-          this.baseMs,
-          this.maxMs,
-        )
-        .catch((err: unknown) =>
-          this.logger.warn('outbox reschedule failed', {
-            table: this.table,
-            error: (err as Error).message,
-          }),
-        );
     }
-    return delivered;
+    const { ok, failed } = inKeyOrder(list, done);
+    this.count(ok, path, 'ok');
+    this.count(failed, path, 'failed');
+    if (topic) {
+      if (failed.length > 0) {
+        topic.skipInlineUntil = Date.now() + Math.max(1000, 2 * this.options.intervalMs);
+      } else if (path === 'outbox') topic.skipInlineUntil = 0;
+    }
+    this.removeSoon(ok.map((r) => r.id));
+    // A failed call hands its rows back at once (with backoff), not after their lease.
+    await this.store
+      .release(
+        failed.map((r) => r.id),
+        path === 'inline',
+        this.baseMs,
+        this.maxMs,
+      )
+      .catch((err: unknown) =>
+        this.logger.warn('outbox reschedule failed', {
+          table: this.table,
+          error: (err as Error).message,
+        }),
+      );
+    return ok.length;
   }
 
   private count(rows: OutboxRow[], path: string, result: string): void {

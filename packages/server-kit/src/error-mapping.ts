@@ -4,7 +4,7 @@ import {
   type status as GrpcStatus,
   type StatusObject,
 } from '@grpc/grpc-js';
-import { AppError, Code, UnavailableError } from '@im-repo/errors';
+import { AppError, Code, codeName, UnavailableError } from '@im-repo/errors';
 import { ErrorInfo, Status } from '@im-repo/proto/rpc';
 import { decodeErrorInfo } from './peer-error';
 
@@ -18,23 +18,37 @@ function isServiceError(err: unknown): err is ServiceError {
   return e instanceof Error && typeof e.code === 'number' && e.metadata instanceof Metadata;
 }
 
+// A peer that cannot be reached or did not answer in time: nothing the caller did, and worth a
+// retry. CANCELLED reaches a client only from the transport (the peer's server shutting down,
+// a connection reset), never as the peer's considered answer.
+const UNREACHABLE = new Set<number>([Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED, Code.CANCELLED]);
+
 /**
- * A peer's error relayed as ours: same code and reason (ErrorInfo.domain becomes the relaying
- * service's); a peer that cannot be reached is UNAVAILABLE.
+ * The one rule for relaying a peer's error (API.md "ErrorInfo.domain ... also when it relays a
+ * peer's answer"): the peer's code, reason and metadata pass through unchanged (mapError then
+ * puts the relaying service's own package in ErrorInfo.domain); a peer that can't be reached
+ * or times out becomes UNAVAILABLE PEER_UNAVAILABLE. Not a gRPC error: undefined.
  */
-export function translatePeerError(err: unknown): AppError | undefined {
+export function relayPeerError(err: unknown, peer?: string): AppError | undefined {
+  if (err instanceof AppError) return err;
   if (!isServiceError(err)) return undefined;
   const code = err.code as number;
-  if (code === Code.UNAVAILABLE || code === Code.DEADLINE_EXCEEDED) {
-    return new UnavailableError('PEER_UNAVAILABLE', 'a dependency is unavailable', { cause: err });
-  }
-  if (code === Code.CANCELLED) {
-    return new AppError(Code.CANCELLED, 'CANCELLED', 'the call was cancelled');
+  if (UNREACHABLE.has(code)) {
+    const what = peer ? `the ${peer} service is unavailable` : 'a dependency is unavailable';
+    return new UnavailableError('PEER_UNAVAILABLE', what, { cause: err });
   }
   const info = decodeErrorInfo(err);
-  if (!info || code === Code.INTERNAL || code === Code.UNKNOWN) return undefined;
-  return new AppError(code, info.reason, err.details, info.metadata);
+  return new AppError(
+    code,
+    info?.reason || codeName(code),
+    err.details || codeName(code),
+    info?.metadata ?? {},
+    { cause: err },
+  );
 }
+
+/** relayPeerError as the server's last translator: a raw peer error thrown by a handler. */
+export const translatePeerError: ErrorTranslator = (err) => relayPeerError(err);
 
 export interface MappedError {
   status: Partial<StatusObject> & { code: GrpcStatus; details: string };

@@ -10,12 +10,13 @@ import { Code, codeName } from '@im-repo/errors';
 import type { ServiceInfo } from '@im-repo/proto';
 import { REQUEST_ID_HEADER, runInContext, type CallContext } from './context';
 import { mapError, translatePeerError, type ErrorTranslator } from './error-mapping';
-import { HealthMonitor, type HealthCheck } from './health';
+import { HealthMonitor, type HealthChecks } from './health';
+import { internalCallerGuard } from './internal-callers';
 import type { Logger } from './logger';
 import { createMetrics, type GrpcMetrics } from './metrics';
 import { addReflection } from './reflection';
 import { checkDecoded, tolerantDefinition } from './request-decoding';
-import { serverCredentials, type TlsConfig } from './tls';
+import { serverCredentials, type TlsConfig, type TlsFiles } from './tls';
 
 type RequestOf<M> = M extends { requestDeserialize: (value: Buffer) => infer Req } ? Req : never;
 type ResponseOf<M> = M extends { responseSerialize: (value: infer Res) => Buffer } ? Res : never;
@@ -41,12 +42,16 @@ export interface GrpcServerOptions<D extends object> {
   handlers: ServiceHandlers<D>;
   logger: Logger;
   metrics?: GrpcMetrics;
-  /** Named dependency checks behind grpc.health.v1 (e.g. mysql, redis). */
-  healthChecks?: Record<string, HealthCheck>;
+  /** Named dependencies behind grpc.health.v1 and dependency_up (e.g. mysql, redis). */
+  healthChecks?: HealthChecks;
   healthIntervalMs?: number;
   /** Library errors to caller-visible ones (db, redis); peers' errors are always relayed. */
   translators?: ErrorTranslator[];
-  tls?: TlsConfig;
+  tls?: TlsFiles & Partial<Pick<TlsConfig, 'internal_callers'>>;
+  /** Rpcs only peers may call: under mutual TLS, only certificates in tls.internal_callers. */
+  internalRpcs?: readonly (keyof D & string)[];
+  /** HTTP/2 keepalive pings, so that the calls of a vanished client end. */
+  keepalive?: { timeMs: number; timeoutMs: number };
   /** How long shutdown() waits for in-flight calls before cancelling them. */
   shutdownTimeoutMs?: number;
 }
@@ -81,8 +86,21 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
     // GOAWAY after about 5 minutes (grpc-js adds jitter): calls in flight and streams go on, and
     // clients reconnect and re-resolve, so round_robin over dns:/// targets finds new replicas.
     'grpc.max_connection_age_ms': 5 * 60_000,
+    ...(options.keepalive
+      ? {
+          'grpc.keepalive_time_ms': options.keepalive.timeMs,
+          'grpc.keepalive_timeout_ms': options.keepalive.timeoutMs,
+        }
+      : {}),
   });
-  const health = new HealthMonitor(service.name, options.healthChecks ?? {}, logger);
+  const guardInternal = internalCallerGuard(options.tls);
+  const internalRpcs = new Set<string>(options.internalRpcs ?? []);
+  const health = new HealthMonitor(
+    service.name,
+    options.healthChecks ?? {},
+    logger,
+    metrics.registry,
+  );
 
   const implementation: UntypedServiceImplementation = {};
   const definition = tolerantDefinition(service as ServiceInfo);
@@ -91,6 +109,8 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
     const handler = (options.handlers as Record<string, unknown>)[name];
     if (typeof handler !== 'function') throw new Error(`no handler for ${method.path}`);
     const rpc = method.path.slice(method.path.lastIndexOf('/') + 1);
+    // Checked before validation (API.md): a stranger learns nothing about the request's shape.
+    const authorize = internalRpcs.has(name) ? guardInternal : undefined;
     const grpcType = method.responseStream ? 'server_stream' : 'unary';
     const labels = { grpc_type: grpcType, grpc_service: service.name, grpc_method: rpc };
     const started = metrics.started.labels(labels);
@@ -185,6 +205,7 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
       implementation[name] = (call: ServerWritableStream<unknown, unknown>) => {
         const { ctx, finish } = begin(call);
         runInContext(ctx, async () => {
+          authorize?.(call);
           checkDecoded(call.request);
           return streamHandler(call.request, call, ctx);
         }).then(
@@ -206,6 +227,7 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
       ) => {
         const { ctx, finish } = begin(call);
         runInContext(ctx, async () => {
+          authorize?.(call);
           checkDecoded(call.request);
           return unaryHandler(call.request, ctx);
         }).then(

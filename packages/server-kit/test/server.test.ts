@@ -279,6 +279,46 @@ describe('server-kit', () => {
     client.close();
   });
 
+  it('an optional dependency only shows in dependency_up; a registered one counts from the next round', async () => {
+    let cache = false;
+    let nats = true;
+    const degraded = createGrpcServer({
+      service: userService,
+      logger: createLogger('degraded', 'error'),
+      healthChecks: {
+        mysql: async () => true,
+        redis: { check: async () => cache, required: false },
+      },
+      healthIntervalMs: 50,
+      handlers: Object.fromEntries(
+        Object.keys(userService.definition).map((name) => [name, async () => ({})]),
+      ) as never,
+    });
+    const port = await degraded.listen(0, '127.0.0.1');
+    const client = healthClient(`127.0.0.1:${port}`);
+    const gauge = async () => (await degraded.metrics.registry.metrics()).split('\n');
+    try {
+      expect(await check(client, '')).to.equal('SERVING');
+      expect(await gauge()).to.include.members([
+        'dependency_up{dependency="mysql"} 1',
+        'dependency_up{dependency="redis"} 0',
+      ]);
+      degraded.health.register('nats', { check: async () => nats, required: true });
+      cache = true;
+      await waitFor(async () => (await gauge()).includes('dependency_up{dependency="nats"} 1'), {
+        what: 'nats counted',
+      });
+      expect(await gauge()).to.include('dependency_up{dependency="redis"} 1');
+      nats = false;
+      await waitFor(async () => (await check(client, '')) === 'NOT_SERVING', {
+        what: 'NOT_SERVING on a required registered dependency',
+      });
+    } finally {
+      client.close();
+      await degraded.shutdown();
+    }
+  });
+
   it('offers server reflection v1 and v1alpha listing the service', async () => {
     for (const version of ['v1', 'v1alpha']) {
       const def = loadSync(`grpc/reflection/${version}/reflection.proto`, {

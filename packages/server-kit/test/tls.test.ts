@@ -6,7 +6,7 @@ import { credentials } from '@grpc/grpc-js';
 import { createUserServiceClient, userService } from '@im-repo/proto/user';
 import { decodeGrpcError, GrpcStatus } from '@im-repo/testing';
 import { expect } from 'chai';
-import { clientCredentials, createGrpcServer, createLogger, type TlsConfig } from '../src';
+import { clientCredentials, createGrpcServer, createLogger, type TlsFiles } from '../src';
 
 /** A CA, a server and a client certificate signed by it, and a client from another CA. */
 function makePki(dir: string) {
@@ -101,7 +101,7 @@ describe('TLS and mutual TLS', function () {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function serve(tls: TlsConfig) {
+  async function serve(tls: TlsFiles) {
     const server = createGrpcServer({
       service: userService,
       logger: createLogger('tls', 'error'),

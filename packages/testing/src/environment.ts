@@ -125,6 +125,35 @@ export async function deleteRedisPrefix(prefix: string): Promise<number> {
   return deleted;
 }
 
+/** The keys under a prefix and those of them without a TTL (nothing may live forever). */
+export async function redisKeysWithoutTtl(
+  prefix: string,
+): Promise<{ keys: number; withoutTtl: string[] }> {
+  const cfg = base('user').redis;
+  const redis = new Redis({ host: cfg.host, port: cfg.port, password: cfg.password || undefined });
+  const withoutTtl: string[] = [];
+  let count = 0;
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(
+        cursor,
+        'MATCH',
+        `${escapeGlob(prefix)}*`,
+        'COUNT',
+        1000,
+      );
+      cursor = next;
+      count += keys.length;
+      const ttls = await Promise.all(keys.map((k) => redis.pttl(k)));
+      keys.forEach((k, i) => ttls[i] === -1 && withoutTtl.push(k));
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+  return { keys: count, withoutTtl };
+}
+
 function escapeGlob(s: string): string {
   return s.replace(/[*?[\]\\]/g, '\\$&');
 }

@@ -1,4 +1,5 @@
 import { NotFoundError } from '@im-repo/errors';
+import type { Enqueued, Outbox } from '@im-repo/outbox';
 import {
   comesAfter,
   isVisible,
@@ -7,9 +8,11 @@ import {
   totalUnread,
   unreadCount,
 } from './conversation-list';
+import { readEvent, updatedEvent } from './conversation.events';
 import type {
   ActivityUpsert,
   ConversationRepository,
+  OnRowChange,
   UserRowUpsert,
 } from './conversation.repository';
 import type {
@@ -65,6 +68,8 @@ export class ConversationDomain {
     private readonly messages: MessagePeer,
     private readonly cursors: ListCursorStore,
     private readonly now: () => Date = () => new Date(),
+    /** Owns conversation_outbox; set only while change events are on. */
+    private readonly events?: Outbox,
   ) {}
 
   async listConversations(
@@ -120,9 +125,14 @@ export class ConversationDomain {
     const head = await this.messages.head(conversationId);
     const target = readSeq === 0 ? head.maxSeq : Math.min(readSeq, head.maxSeq);
     if (target > row.readSeq) {
-      await this.repo.raiseReadSeq(userId, conversationId, target, this.now());
+      const enqueued = await this.emitting(
+        (onChange) => this.repo.raiseReadSeq(userId, conversationId, target, this.now(), onChange),
+        (before, after, at) =>
+          after.readSeq > before.readSeq ? [readEvent(userId, toView(after, head), at)] : [],
+      );
       // Re-read: a concurrent MarkRead may have moved it further than target.
       row = (await this.repo.find(userId, conversationId)) ?? row;
+      await this.deliver(enqueued);
     }
     return toView(row, head);
   }
@@ -144,7 +154,45 @@ export class ConversationDomain {
     // Our recorded activity never runs ahead of the message service, but if it did, hiding
     // below it would leave the conversation visible.
     const maxSeq = Math.max(await this.messages.maxSeq(conversationId), row.activityMaxSeq);
-    await this.repo.hide(userId, conversationId, maxSeq, this.now());
+    const enqueued = await this.emitting(
+      (onChange) => this.repo.hide(userId, conversationId, maxSeq, this.now(), onChange),
+      async (before, after, at) => {
+        const view = toView(after, await this.messages.head(conversationId));
+        return [
+          ...(after.readSeq > before.readSeq ? [readEvent(userId, view, at)] : []),
+          updatedEvent(userId, view, at),
+        ];
+      },
+    );
+    await this.deliver(enqueued);
+  }
+
+  /**
+   * Runs a row change; while events are on, the events `build` makes of what it changed are
+   * written in its transaction. Returns them for the delivery after commit.
+   */
+  private async emitting(
+    change: (onChange?: OnRowChange) => Promise<void>,
+    build: (
+      before: UserConversationRecord,
+      after: UserConversationRecord,
+      at: Date,
+    ) => ReturnType<typeof readEvent>[] | Promise<ReturnType<typeof readEvent>[]>,
+  ): Promise<Enqueued | undefined> {
+    const events = this.events;
+    if (!events) {
+      await change();
+      return undefined;
+    }
+    let enqueued: Enqueued | undefined;
+    await change(async (t, before, after, at) => {
+      enqueued = await events.enqueue(t, await build(before, after, at));
+    });
+    return enqueued;
+  }
+
+  private async deliver(enqueued: Enqueued | undefined): Promise<void> {
+    if (enqueued) await this.events!.deliver(enqueued);
   }
 
   /**
@@ -205,7 +253,11 @@ export class ConversationDomain {
     const row = await this.existing(userId, conversationId);
     // Ask first: if the message service is down the call fails without having changed anything.
     const head = await this.messages.head(conversationId);
-    await this.repo.setFlag(userId, conversationId, flag, value, this.now());
+    const enqueued = await this.emitting(
+      (onChange) => this.repo.setFlag(userId, conversationId, flag, value, this.now(), onChange),
+      (_before, after, at) => [updatedEvent(userId, toView(after, head), at)],
+    );
+    await this.deliver(enqueued);
     return toView({ ...row, [flag]: value }, head);
   }
 

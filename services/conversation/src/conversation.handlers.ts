@@ -13,7 +13,7 @@ import {
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 200;
 
-function toProto(c: ConversationView): Conversation {
+export function toProto(c: ConversationView): Conversation {
   return {
     conversationId: c.conversationId,
     conversationType: protoType(c.kind),

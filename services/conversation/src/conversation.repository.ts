@@ -15,6 +15,17 @@ interface Row {
   last_sent_at: Date | null;
 }
 
+/**
+ * Runs in the transaction of a user-row change that changed something: the row before and
+ * after, and the database clock (the change's events are written here).
+ */
+export type OnRowChange = (
+  t: Transaction,
+  before: UserConversationRecord,
+  after: UserConversationRecord,
+  at: Date,
+) => Promise<unknown>;
+
 /** A conversation's activity as one batch of records moves it (highest seq of the batch). */
 export interface ActivityUpsert {
   conversationId: string;
@@ -104,12 +115,15 @@ export class ConversationRepository {
     conversationId: string,
     readSeq: number,
     now: Date,
+    onChange?: OnRowChange,
   ): Promise<void> {
-    await execute(
-      this.db,
+    await this.changeUserRow(
+      userId,
+      conversationId,
       `UPDATE user_conversations SET read_seq = ?, updated_at = ?
        WHERE user_id = ? AND conversation_id = ? AND read_seq < ?`,
       [readSeq, now, userId, conversationId, readSeq],
+      onChange,
     );
   }
 
@@ -119,13 +133,16 @@ export class ConversationRepository {
     flag: 'pinned' | 'muted',
     value: boolean,
     now: Date,
+    onChange?: OnRowChange,
   ): Promise<void> {
     const v = value ? 1 : 0;
-    await execute(
-      this.db,
+    await this.changeUserRow(
+      userId,
+      conversationId,
       `UPDATE user_conversations SET ${flag} = ?, updated_at = ?
        WHERE user_id = ? AND conversation_id = ? AND ${flag} <> ?`,
       [v, now, userId, conversationId, v],
+      onChange,
     );
   }
 
@@ -133,14 +150,65 @@ export class ConversationRepository {
    * Hides up to maxSeq and marks read up to it. Both only rise, so a slower concurrent hide
    * that saw an older max_seq cannot un-hide what a newer one hid.
    */
-  async hide(userId: string, conversationId: string, maxSeq: number, now: Date): Promise<void> {
-    await execute(
-      this.db,
+  async hide(
+    userId: string,
+    conversationId: string,
+    maxSeq: number,
+    now: Date,
+    onChange?: OnRowChange,
+  ): Promise<void> {
+    await this.changeUserRow(
+      userId,
+      conversationId,
       `UPDATE user_conversations
        SET hidden_seq = GREATEST(hidden_seq, ?), read_seq = GREATEST(read_seq, ?), updated_at = ?
-       WHERE user_id = ? AND conversation_id = ?`,
-      [maxSeq, maxSeq, now, userId, conversationId],
+       WHERE user_id = ? AND conversation_id = ? AND (hidden_seq < ? OR read_seq < ?)`,
+      [maxSeq, maxSeq, now, userId, conversationId, maxSeq, maxSeq],
+      onChange,
     );
+  }
+
+  /**
+   * One user-row UPDATE; with onChange, in a transaction that locks the row first, so the
+   * before/after it sees are exactly this change's (concurrent calls queue on the lock).
+   */
+  private async changeUserRow(
+    userId: string,
+    conversationId: string,
+    sql: string,
+    params: unknown[],
+    onChange: OnRowChange | undefined,
+  ): Promise<void> {
+    if (!onChange) {
+      await execute(this.db, sql, params);
+      return;
+    }
+    await withTransaction(this.db, async (t) => {
+      // The lock first (only the user's row, never the shared activity row), then the reads:
+      // the transaction's snapshot starts after the lock, so `before` is the latest row.
+      const locked = await select<{ user_id: string }>(
+        this.db,
+        'SELECT user_id FROM user_conversations WHERE user_id = ? AND conversation_id = ? FOR UPDATE',
+        [userId, conversationId],
+        t,
+      );
+      if (locked.length === 0) return;
+      const read = async () => {
+        const [row] = await select<Row & { db_now: Date }>(
+          this.db,
+          `${SELECT_JOINED.replace('SELECT ', 'SELECT UTC_TIMESTAMP(6) AS db_now, ')}
+           WHERE uc.user_id = ? AND uc.conversation_id = ?`,
+          [userId, conversationId],
+          t,
+        );
+        return row!;
+      };
+      const before = await read();
+      const { affectedRows } = await execute(this.db, sql, params, t);
+      if (affectedRows === 0) return;
+      const after = await read();
+      await onChange(t, toRecord(before), toRecord(after), after.db_now);
+    });
   }
 
   /**

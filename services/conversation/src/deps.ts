@@ -1,14 +1,13 @@
+import { eventOutbox, EVENTS_TOPIC, openEvents } from '@im-repo/events';
 import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
 import {
-  createMessageServiceClient,
-  type MessageServicePromiseClient,
-} from '@im-repo/proto/message';
-import {
-  peerClientOptions,
+  createPeerClient,
   type GrpcMetrics,
+  type HealthChecks,
   type Logger,
+  type PeerClient,
   type ServeContext,
 } from '@im-repo/server-kit';
 import { ConversationDomain } from './conversation.domain';
@@ -23,7 +22,7 @@ export interface ConversationDeps {
   metrics: GrpcMetrics;
   sequelize: Sequelize;
   redis: RedisClient;
-  messageClient: MessageServicePromiseClient;
+  messageClient: PeerClient<'message'>;
   domain: ConversationDomain;
   close(): Promise<void>;
 }
@@ -41,17 +40,27 @@ export async function openConversationDeps({
   const redis = createRedis(config.redis);
   redis.on('error', () => undefined); // failures surface per command and in health
   await waitForRedis(redis, 2000);
-  const messageClient = createMessageServiceClient(config.peers.message, peerClientOptions(config));
+  const messageClient = createPeerClient(config, 'message');
   const cursors = new ListCursorStore(redis, {
     ttlSeconds: config.conversation.list_cursor_ttl_seconds,
     registry: metrics.registry,
     onError: (err, op) =>
       logger.warn('redis failed, list paged by keyset', { op, error: (err as Error).message }),
   });
+  // conversation_outbox holds only change events: without them no outbox (and no drainer) runs.
+  const events = await openEvents(config, 'conversation', logger, metrics.registry);
+  const outbox =
+    events && eventOutbox(sequelize, 'conversation_outbox', { logger, registry: metrics.registry });
+  if (events && outbox) {
+    outbox.register(EVENTS_TOPIC, events.handler);
+    outbox.start();
+  }
   const domain = new ConversationDomain(
     new ConversationRepository(sequelize),
     new MessagePeer(messageClient),
     cursors,
+    undefined,
+    outbox,
   );
   return {
     config,
@@ -62,6 +71,8 @@ export async function openConversationDeps({
     messageClient,
     domain,
     async close() {
+      await outbox?.stop();
+      await events?.close();
       messageClient.close();
       redis.disconnect();
       await sequelize.close();
@@ -69,7 +80,10 @@ export async function openConversationDeps({
   };
 }
 
-export const healthChecks = (deps: Pick<ConversationDeps, 'sequelize' | 'redis'>) => ({
-  mysql: () => pingDatabase(deps.sequelize),
-  redis: () => pingRedis(deps.redis),
+/** MySQL is the store; Redis only a cache this service serves around (degraded, not down). */
+export const healthChecks = (
+  deps: Pick<ConversationDeps, 'sequelize' | 'redis'>,
+): HealthChecks => ({
+  mysql: { check: () => pingDatabase(deps.sequelize), required: true },
+  redis: { check: () => pingRedis(deps.redis), required: false },
 });

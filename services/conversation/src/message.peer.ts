@@ -1,5 +1,4 @@
-import { Code, UnavailableError } from '@im-repo/errors';
-import type { MessageServicePromiseClient } from '@im-repo/proto/message';
+import type { PeerClient } from '@im-repo/server-kit';
 import type { ConversationHead } from './conversation.types';
 
 /** The message service's caps (API.md and the max_seq_only_ids comment in message.proto). */
@@ -13,23 +12,15 @@ export interface HeadsAnswer {
   maxSeqs: Map<string, number>;
 }
 
-// Codes that mean "the message service cannot answer now": the caller may retry. CANCELLED
-// reaches us only when the peer's server cancels (it is shutting down).
-const RETRYABLE = new Set<number>([
-  Code.UNAVAILABLE,
-  Code.CANCELLED,
-  Code.DEADLINE_EXCEEDED,
-  Code.RESOURCE_EXHAUSTED,
-]);
-
 /**
  * The conversation service's view of the message service: batched reads of max_seq and last
- * messages, with the client's deadline. A message service that is down or slow is UNAVAILABLE
- * for our caller; any other failure is ours, not the caller's, so it is not relayed as theirs.
+ * messages, with the client's deadline. Built on a peer client (server-kit createPeerClient), so
+ * its failures are already relayed by the one rule: a message service that is down or slow is
+ * UNAVAILABLE for our caller, any other answer keeps its code and reason.
  */
 export class MessagePeer {
   constructor(
-    private readonly client: MessageServicePromiseClient,
+    private readonly client: PeerClient<'message'>,
     private readonly maxSeqOnlyChunk = MAX_SEQ_ONLY_IDS,
   ) {}
 
@@ -49,7 +40,7 @@ export class MessagePeer {
       });
     }
     const responses = await Promise.all(
-      calls.map((request) => this.call(() => this.client.getConversationHeads(request))),
+      calls.map((request) => this.client.getConversationHeads(request)),
     );
     for (const response of responses) {
       for (const head of response.heads) {
@@ -70,23 +61,7 @@ export class MessagePeer {
 
   /** The authoritative current max_seq of one conversation (0 when it has no messages). */
   async maxSeq(conversationId: string): Promise<number> {
-    const { maxSeqs } = await this.call(() =>
-      this.client.getMaxSeqs({ conversationIds: [conversationId] }),
-    );
+    const { maxSeqs } = await this.client.getMaxSeqs({ conversationIds: [conversationId] });
     return maxSeqs[conversationId] ?? 0;
-  }
-
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (typeof code === 'number' && RETRYABLE.has(code)) {
-        throw new UnavailableError('PEER_UNAVAILABLE', 'the message service is unavailable', {
-          cause: err,
-        });
-      }
-      throw new Error(`message service call failed (code ${String(code)})`, { cause: err });
-    }
   }
 }

@@ -8,12 +8,12 @@ import {
 } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
+import { EVENTS_TOPIC, openEvents } from '@im-repo/events';
 import { Outbox } from '@im-repo/outbox';
-import { createConversationServiceClient } from '@im-repo/proto/conversation';
-import { createUserServiceClient } from '@im-repo/proto/user';
 import {
-  peerClientOptions,
+  createPeerClient,
   type GrpcMetrics,
+  type HealthChecks,
   type Logger,
   type ServeContext,
 } from '@im-repo/server-kit';
@@ -95,11 +95,8 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
       codec: memberCodec,
     }),
   };
-  const userClient = createUserServiceClient(config.peers.user, peerClientOptions(config));
-  const conversationClient = createConversationServiceClient(
-    config.peers.conversation,
-    peerClientOptions(config),
-  );
+  const userClient = createPeerClient(config, 'user');
+  const conversationClient = createPeerClient(config, 'conversation');
   const outbox = new Outbox({
     db: sequelize,
     table: 'group_outbox',
@@ -113,7 +110,9 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
     logger,
     registry: metrics.registry,
   });
-  const repository = new GroupRepository(sequelize, outbox);
+  const events = await openEvents(config, 'group', logger, metrics.registry);
+  if (events) outbox.register(EVENTS_TOPIC, events.handler);
+  const repository = new GroupRepository(sequelize, outbox, events !== undefined);
   outbox.register(
     PARTICIPANTS_TOPIC,
     participantsHandler(
@@ -137,6 +136,7 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
     outbox,
     async close() {
       await outbox.stop();
+      await events?.close();
       userClient.close();
       conversationClient.close();
       redis.disconnect();
@@ -145,7 +145,8 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
   };
 }
 
-export const healthChecks = (deps: Pick<GroupDeps, 'sequelize' | 'redis'>) => ({
-  mysql: () => pingDatabase(deps.sequelize),
-  redis: () => pingRedis(deps.redis),
+/** MySQL is the store; Redis only a cache this service serves around (degraded, not down). */
+export const healthChecks = (deps: Pick<GroupDeps, 'sequelize' | 'redis'>): HealthChecks => ({
+  mysql: { check: () => pingDatabase(deps.sequelize), required: true },
+  redis: { check: () => pingRedis(deps.redis), required: false },
 });

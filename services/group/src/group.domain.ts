@@ -4,6 +4,14 @@ import type { Enqueued } from '@im-repo/outbox';
 import { ulid } from 'ulid';
 import { groupKey, memberKey } from './group.cache-keys';
 import {
+  groupCreated,
+  groupDismissed,
+  groupUpdated,
+  membersAdded,
+  membersRemoved,
+  memberUpdated,
+} from './group.events';
+import {
   groupFull,
   groupNotFound,
   insufficientRole,
@@ -58,6 +66,8 @@ interface Changed<T> {
   result: T;
   group?: boolean;
   members?: string[];
+  /** The change's outbox rows (events, joins), delivered once it has committed. */
+  enqueued?: Enqueued[];
 }
 
 const unique = (ids: string[]) => [...new Set(ids)];
@@ -108,7 +118,7 @@ export class GroupDomain {
       joinedAt: now,
       mutedUntil: null,
     }));
-    const joins = await this.repo.createGroup(group, members);
+    const joins = await this.repo.createGroup(group, members, groupCreated(group, ids));
     if (joins === 'group_id_taken') {
       throw new AlreadyExistsError('GROUP_ID_TAKEN', 'the group id is taken', {
         group_id: group.groupId,
@@ -136,7 +146,9 @@ export class GroupDomain {
       const fields = Object.values(changes).filter((v) => v !== undefined);
       if (fields.length === 0) return { result: group };
       await tx.updateGroup(changes, this.now());
-      return { result: await tx.reload(), group: true };
+      const updated = await tx.reload();
+      const enqueued = [await tx.enqueueEvents(groupUpdated(updated, operatorId))];
+      return { result: updated, group: true, enqueued };
     });
   }
 
@@ -144,8 +156,9 @@ export class GroupDomain {
     await this.change(groupId, async (_group, tx) => {
       requireRole(operatorId, await tx.member(operatorId), 'owner');
       await tx.dismiss(this.now());
+      const enqueued = [await tx.enqueueEvents(groupDismissed(groupId, operatorId))];
       // Member entries stay valid: the send check reads the group's status first.
-      return { result: undefined, group: true };
+      return { result: undefined, group: true, enqueued };
     });
   }
 
@@ -183,10 +196,12 @@ export class GroupDomain {
       // Everyone requested, not only the new: a join the conversation service missed gets
       // repaired by repeating the (idempotent) call.
       const joins = await tx.enqueueParticipants(requested);
+      const events = await tx.enqueueEvents(membersAdded(groupId, members, operatorId));
       return {
         result: { members, joins },
         group: members.length > 0,
         members: admitted.fresh,
+        enqueued: [events],
       };
     });
     await this.outbox.deliver(joins);
@@ -199,9 +214,12 @@ export class GroupDomain {
       // Non-members are skipped (idempotent); one target the operator may not remove fails all.
       const targets = await tx.members(unique(userIds));
       for (const target of targets) requireOutranks(operator, target, 'remove');
-      const ids = targets.map((t) => t.userId);
+      const removed = new Set(targets.map((t) => t.userId));
+      // Request order without duplicates: the order the event lists them in.
+      const ids = unique(userIds).filter((id) => removed.has(id));
       await tx.removeMembers(ids, this.now());
-      return { result: undefined, group: ids.length > 0, members: ids };
+      const enqueued = [await tx.enqueueEvents(membersRemoved(groupId, ids, operatorId, false))];
+      return { result: undefined, group: ids.length > 0, members: ids, enqueued };
     });
   }
 
@@ -211,7 +229,8 @@ export class GroupDomain {
       if (!member) throw targetNotMember(userId);
       if (member.role === 'owner') throw ownerCannotLeave();
       await tx.removeMembers([userId], this.now());
-      return { result: undefined, group: true, members: [userId] };
+      const enqueued = [await tx.enqueueEvents(membersRemoved(groupId, [userId], userId, true))];
+      return { result: undefined, group: true, members: [userId], enqueued };
     });
   }
 
@@ -226,8 +245,11 @@ export class GroupDomain {
       if (!target) throw targetNotMember(userId);
       requireRole(operatorId, await tx.member(operatorId), 'owner');
       if (target.role === 'owner') throw insufficientRole('nobody may demote the owner');
-      if (target.role !== role) await tx.setRole(userId, role);
-      return { result: this.effective({ ...target, role }), members: [userId] };
+      const member = this.effective({ ...target, role });
+      if (target.role === role) return { result: member, members: [userId] };
+      await tx.setRole(userId, role);
+      const enqueued = [await tx.enqueueEvents(memberUpdated(member, operatorId))];
+      return { result: member, members: [userId], enqueued };
     });
   }
 
@@ -246,7 +268,14 @@ export class GroupDomain {
       // The owner is never muted; a stored mute would come back if ownership moved again.
       await tx.setMutedUntil(target.userId, null);
       await tx.setOwner(target.userId, this.now());
-      return { result: await tx.reload(), group: true, members: [owner.userId, target.userId] };
+      const updated = await tx.reload();
+      const enqueued = [await tx.enqueueEvents(groupUpdated(updated, operatorId))];
+      return {
+        result: updated,
+        group: true,
+        members: [owner.userId, target.userId],
+        enqueued,
+      };
     });
   }
 
@@ -265,7 +294,11 @@ export class GroupDomain {
       const until =
         durationSeconds === 0 ? null : new Date(this.now().getTime() + durationSeconds * 1000);
       await tx.setMutedUntil(userId, until);
-      return { result: this.effective({ ...target, mutedUntil: until }), members: [userId] };
+      const member = this.effective({ ...target, mutedUntil: until });
+      // Unmuting someone not muted (or whose mute ran out) changes nothing anyone can see.
+      const unchanged = until === null && this.effective(target).mutedUntil === null;
+      const enqueued = unchanged ? [] : [await tx.enqueueEvents(memberUpdated(member, operatorId))];
+      return { result: member, members: [userId], enqueued };
     });
   }
 
@@ -274,7 +307,9 @@ export class GroupDomain {
       requireRole(operatorId, await tx.member(operatorId), 'admin');
       if (group.allMuted === muted) return { result: group };
       await tx.updateGroup({ allMuted: muted }, this.now());
-      return { result: await tx.reload(), group: true };
+      const updated = await tx.reload();
+      const enqueued = [await tx.enqueueEvents(groupUpdated(updated, operatorId))];
+      return { result: updated, group: true, enqueued };
     });
   }
 
@@ -356,6 +391,7 @@ export class GroupDomain {
       fn(assertActive(groupId, group), tx),
     );
     await this.invalidate(groupId, changed);
+    if (changed.enqueued) await this.outbox.deliver(...changed.enqueued);
     return changed.result;
   }
 

@@ -22,7 +22,7 @@ const ROLE_TO_PROTO: Record<Role, GroupRole> = {
   owner: GroupRole.GROUP_ROLE_OWNER,
 };
 
-function groupToProto(g: GroupRecord): Group {
+export function groupToProto(g: GroupRecord): Group {
   return {
     groupId: g.groupId,
     name: g.name,
@@ -41,7 +41,7 @@ function groupToProto(g: GroupRecord): Group {
   };
 }
 
-function memberToProto(m: MemberRecord): GroupMember {
+export function memberToProto(m: MemberRecord): GroupMember {
   return {
     groupId: m.groupId,
     userId: m.userId,
@@ -57,8 +57,11 @@ const intro = (value: string) => validate.text('intro', value, 0, 512);
 const notice = (value: string) => validate.text('notice', value, 0, 2048);
 
 /** A list of ids, each valid; no length cap here: the member cap (GROUP_FULL) bounds it. */
+/** Id lists of group rpcs (API.md v1.1 Edges), counted as sent, before duplicates collapse. */
+export const MAX_IDS_PER_CALL = 500;
+
 function ids(field: string, values: string[], min: number): string[] {
-  return validate.idList(field, values, Number.MAX_SAFE_INTEGER, min);
+  return validate.idList(field, values, MAX_IDS_PER_CALL, min);
 }
 
 function assignableRole(value: GroupRole): Exclude<Role, 'owner'> {

@@ -6,7 +6,7 @@ import {
   type Sequelize,
   type Transaction,
 } from '@im-repo/db';
-import type { Enqueued, Outbox } from '@im-repo/outbox';
+import { databaseNow, type Enqueued, type NewOutboxRow, type Outbox } from '@im-repo/outbox';
 import type {
   GroupChanges,
   GroupRecord,
@@ -124,6 +124,11 @@ export interface GroupTx {
   setMutedUntil(userId: string, until: Date | null): Promise<void>;
   /** Queues joins to tell the conversation service, delivered after commit. */
   enqueueParticipants(userIds: string[]): Promise<Enqueued>;
+  /**
+   * Queues the change's events, built at the commit clock (the database's); writes nothing
+   * while events are off.
+   */
+  enqueueEvents(build: (at: Date) => NewOutboxRow[]): Promise<Enqueued>;
   /** The group row as this transaction sees it now. */
   reload(): Promise<GroupRecord>;
 }
@@ -134,6 +139,8 @@ export class GroupRepository {
     private readonly db: Sequelize,
     /** Owns the group_outbox table. */
     private readonly outbox: Outbox,
+    /** Whether change events are on (their rows go to the same outbox). */
+    private readonly events = false,
   ) {}
 
   async findGroup(groupId: string): Promise<GroupRecord | null> {
@@ -207,6 +214,7 @@ export class GroupRepository {
   async createGroup(
     group: GroupRecord,
     members: MemberRecord[],
+    events: (at: Date) => NewOutboxRow[],
   ): Promise<Enqueued | 'group_id_taken'> {
     try {
       return await withTransaction(this.db, async (t) => {
@@ -229,13 +237,13 @@ export class GroupRepository {
           t,
         );
         await this.insertMembers(members, t);
-        return this.outbox.enqueue(
-          t,
-          participantRows(
+        return this.outbox.enqueue(t, [
+          ...participantRows(
             group.groupId,
             members.map((m) => m.userId),
           ),
-        );
+          ...(await this.eventRows(t, events)),
+        ]);
       });
     } catch (err) {
       if (isUniqueViolation(err)) return 'group_id_taken';
@@ -261,6 +269,13 @@ export class GroupRepository {
       );
       return fn(row ? toGroup(row) : null, this.transactionOps(groupId, t));
     });
+  }
+
+  private async eventRows(
+    t: Transaction,
+    build: (at: Date) => NewOutboxRow[],
+  ): Promise<NewOutboxRow[]> {
+    return this.events ? build(await databaseNow(this.db, t)) : [];
   }
 
   private transactionOps(groupId: string, t: Transaction): GroupTx {
@@ -327,6 +342,7 @@ export class GroupRepository {
         );
       },
       enqueueParticipants: (userIds) => this.outbox.enqueue(t, participantRows(groupId, userIds)),
+      enqueueEvents: async (build) => this.outbox.enqueue(t, await this.eventRows(t, build)),
       reload: async () => {
         const [row] = await select<GroupRow>(
           db,

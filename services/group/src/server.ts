@@ -1,6 +1,6 @@
 import { translateDbError } from '@im-repo/db';
 import { groupService } from '@im-repo/proto/group';
-import { createGrpcServer, type GrpcServer } from '@im-repo/server-kit';
+import { configuredServerOptions, createGrpcServer, type GrpcServer } from '@im-repo/server-kit';
 import { healthChecks, type GroupDeps } from './deps';
 import { createGroupHandlers } from './group.handlers';
 
@@ -15,9 +15,9 @@ export function createServer(deps: GroupDeps): GrpcServer {
     logger: deps.logger,
     metrics: deps.metrics,
     healthChecks: healthChecks(deps),
-    healthIntervalMs: deps.config.server.health_interval_ms,
     translators: [translateDbError],
-    tls: deps.config.tls,
-    shutdownTimeoutMs: deps.config.server.shutdown_timeout_ms,
+    ...configuredServerOptions(deps.config),
+    // Called only by peers (API.md "Internal rpcs"); add every internal rpc here.
+    internalRpcs: ['checkSendPermission'],
   });
 }

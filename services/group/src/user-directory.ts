@@ -1,11 +1,14 @@
-import type { UserServicePromiseClient } from '@im-repo/proto/user';
+import type { PeerClient } from '@im-repo/server-kit';
 
 /** BatchGetUsers' cap (API.md). */
 const BATCH = 500;
 
-/** Which users exist, asked of the user service (the only owner of users). */
+/**
+ * Which users exist, asked of the user service (the only owner of users). Its failures arrive
+ * relayed by the peer client's one rule.
+ */
 export class UserDirectory {
-  constructor(private readonly client: UserServicePromiseClient) {}
+  constructor(private readonly client: PeerClient<'user'>) {}
 
   /** The ids among userIds that no registered user has, in request order. */
   async findUnknown(userIds: string[]): Promise<string[]> {

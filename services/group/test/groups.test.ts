@@ -113,12 +113,46 @@ describe('GroupService: groups and their lifecycle', () => {
     });
 
     it('asks the user service in chunks of at most 500 ids', async () => {
-      const members = makeUsers(peers, 1100, 'chunk');
+      const members = makeUsers(peers, 500, 'chunk');
       const before = peers.batchCalls.length;
       const { group } = await create({ memberIds: members });
-      expect(group!.memberCount).to.equal(1101);
+      expect(group!.memberCount).to.equal(501);
       const calls = peers.batchCalls.slice(before);
-      expect(calls.map((c) => c.length).sort((x, y) => y - x)).to.deep.equal([500, 500, 101]);
+      expect(calls.map((c) => c.length).sort((x, y) => y - x)).to.deep.equal([500, 1]);
+    });
+
+    it('takes at most 500 ids per call, counted as sent (duplicates included): CreateGroup, AddMembers, RemoveMembers', async () => {
+      const [one] = makeUsers(peers, 1, 'cap');
+      const tooMany = Array.from({ length: 501 }, () => one!);
+      const before = peers.batchCalls.length;
+      const err = await expectGrpcError(
+        create({ memberIds: tooMany }),
+        GrpcStatus.INVALID_ARGUMENT,
+        'INVALID_ARGUMENT',
+      );
+      expect(err.metadata.field).to.equal('member_ids');
+      expect(peers.batchCalls.length).to.equal(before);
+      const { group } = await create({ memberIds: tooMany.slice(0, 500) });
+      expect(group!.memberCount).to.equal(2);
+      for (const call of [svc.client.addMembers, svc.client.removeMembers]) {
+        const capped = await expectGrpcError(
+          call({ operatorId: group!.ownerId, groupId: group!.groupId, userIds: tooMany }),
+          GrpcStatus.INVALID_ARGUMENT,
+          'INVALID_ARGUMENT',
+        );
+        expect(capped.metadata.field).to.equal('user_ids');
+      }
+      expect(
+        await svc.client.getMember({ groupId: group!.groupId, userId: one! }),
+      ).to.have.property('member');
+      await svc.client.removeMembers({
+        operatorId: group!.ownerId,
+        groupId: group!.groupId,
+        userIds: tooMany.slice(0, 500),
+      });
+      expect((await svc.client.getGroup({ groupId: group!.groupId })).group!.memberCount).to.equal(
+        1,
+      );
     });
 
     it('is UNAVAILABLE, not INTERNAL, when the user service is down', async () => {

@@ -1,13 +1,12 @@
 import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
+import { EVENTS_TOPIC, openEvents } from '@im-repo/events';
 import { Outbox } from '@im-repo/outbox';
-import { createConversationServiceClient } from '@im-repo/proto/conversation';
-import { createGroupServiceClient } from '@im-repo/proto/group';
-import { createUserServiceClient } from '@im-repo/proto/user';
 import {
-  peerClientOptions,
+  createPeerClient,
   type GrpcMetrics,
+  type HealthChecks,
   type Logger,
   type ServeContext,
 } from '@im-repo/server-kit';
@@ -54,10 +53,9 @@ export async function openMessageDeps({
     logger.warn('redis failed, served without it', { op, error, suppressed }),
   );
 
-  const peers = peerClientOptions(config);
-  const users = createUserServiceClient(config.peers.user, peers);
-  const groups = createGroupServiceClient(config.peers.group, peers);
-  const conversations = createConversationServiceClient(config.peers.conversation, peers);
+  const users = createPeerClient(config, 'user');
+  const groups = createPeerClient(config, 'group');
+  const conversations = createPeerClient(config, 'conversation');
 
   const messageMetrics = createMessageMetrics(metrics.registry);
   const repository = new MessageRepository(sequelize);
@@ -77,6 +75,8 @@ export async function openMessageDeps({
     registry: metrics.registry,
   });
   outbox.register(RECORDS_TOPIC, recordsHandler(conversations, messageMetrics));
+  const events = await openEvents(config, 'message', logger, metrics.registry);
+  if (events) outbox.register(EVENTS_TOPIC, events.handler);
   const domain = new MessageDomain(
     repository,
     heads,
@@ -92,10 +92,12 @@ export async function openMessageDeps({
         // Leaves most of the pool to reads and the drainer; batches of one conversation queue
         // on its row lock anyway.
         maxInflight: Math.max(1, Math.min(8, Math.floor(config.db.pool_max / 3))),
+        maxQueued: config.message.send_queue_max,
       },
       newId: monotonicFactory(),
       metrics: messageMetrics,
       logger,
+      events: events !== undefined,
     },
   );
   outbox.start();
@@ -115,6 +117,7 @@ export async function openMessageDeps({
     async close() {
       await domain.close();
       await outbox.stop();
+      await events?.close();
       heads.close();
       users.close();
       groups.close();
@@ -143,7 +146,8 @@ function rateLimited(log: (op: string, error: string, suppressed: number) => voi
   };
 }
 
-export const healthChecks = (deps: Pick<MessageDeps, 'sequelize' | 'redis'>) => ({
-  mysql: () => pingDatabase(deps.sequelize),
-  redis: () => pingRedis(deps.redis),
+/** MySQL is the store; Redis only a cache this service serves around (degraded, not down). */
+export const healthChecks = (deps: Pick<MessageDeps, 'sequelize' | 'redis'>): HealthChecks => ({
+  mysql: { check: () => pingDatabase(deps.sequelize), required: true },
+  redis: { check: () => pingRedis(deps.redis), required: false },
 });

@@ -17,6 +17,7 @@ import {
   type SendResult,
   type UserDirectory,
 } from './message.types';
+import { createdEvents, recalledEvent } from './message.events';
 import { recordRows } from './record-outbox';
 import { SendBatcher, type BatcherOptions } from './send-batcher';
 
@@ -28,6 +29,8 @@ export interface MessageDomainOptions {
   newId: () => string;
   metrics: MessageMetrics;
   logger: Logger;
+  /** Change events on: each commit also writes its events' outbox rows. */
+  events?: boolean;
 }
 
 /** The rules of messages: who may send, read and recall; sends go through the group commit. */
@@ -51,7 +54,11 @@ export class MessageDomain {
         commit: (inputs, { newId }) =>
           this.repo.commitBatch(inputs, {
             newId,
-            enqueue: (t, inserted) => this.outbox.enqueue(t, recordRows(inserted)),
+            enqueue: (t, inserted) =>
+              this.outbox.enqueue(t, [
+                ...recordRows(inserted),
+                ...(options.events ? createdEvents(inserted) : []),
+              ]),
           }),
         newId: options.newId,
         afterCommit: (inserted, enqueued) => this.afterCommit(inserted, enqueued),
@@ -153,12 +160,16 @@ export class MessageDomain {
     const isSender = message.senderId === operatorId;
     if (isSender && message.status === MessageStatus.RECALLED) return message;
     const age = now.getTime() - message.sentAt.getTime();
-    if (isSender && age <= this.options.recallWindowSeconds * 1000) return this.erase(message);
+    if (isSender && age <= this.options.recallWindowSeconds * 1000) {
+      return this.erase(message, operatorId);
+    }
 
     if (conversation.type === 'group') {
       const role = await this.groups.memberRole(conversation.groupId, operatorId);
       if (role === GroupRole.OWNER || role === GroupRole.ADMIN) {
-        return message.status === MessageStatus.RECALLED ? message : this.erase(message);
+        return message.status === MessageStatus.RECALLED
+          ? message
+          : this.erase(message, operatorId);
       }
       if (isSender) throw windowPassed();
       if (role === null) {
@@ -173,11 +184,19 @@ export class MessageDomain {
     throw new PermissionDeniedError('NOT_MESSAGE_SENDER', 'only the sender may recall');
   }
 
-  private async erase(message: MessageRecord): Promise<MessageRecord> {
-    await this.repo.recall(message.conversationId, message.seq);
-    const recalled = (await this.repo.findMessage(message.conversationId, message.seq))!;
-    // Only changes the cache when this message is (or is behind) the cached head.
-    await this.heads.advance([recalled]);
+  /** Recalls in one transaction with its event (only the recall that changed the row emits). */
+  private async erase(message: MessageRecord, operatorId: string): Promise<MessageRecord> {
+    const { recalled, enqueued } = await this.repo.recall(
+      message.conversationId,
+      message.seq,
+      (t, changed, at) =>
+        this.outbox.enqueue(t, this.options.events ? [recalledEvent(changed, operatorId, at)] : []),
+    );
+    await Promise.all([
+      // Only changes the cache when this message is (or is behind) the cached head.
+      this.heads.advance([recalled]),
+      this.outbox.deliver(enqueued),
+    ]);
     return recalled;
   }
 

@@ -1,13 +1,9 @@
 import { AppError, Code, NotFoundError } from '@im-repo/errors';
-import type { GroupServicePromiseClient } from '@im-repo/proto/group';
-import type { UserServicePromiseClient } from '@im-repo/proto/user';
-import { peerError, translatePeerError } from '@im-repo/server-kit';
+import type { PeerClient } from '@im-repo/server-kit';
 import type { GroupAccess, GroupRole, UserDirectory } from './message.types';
 
-/** A peer's failure as our own error (same code and reason), so the domain sees no gRPC. */
-function relay(err: unknown): unknown {
-  return err instanceof AppError ? err : (translatePeerError(err) ?? err);
-}
+// The peers' clients fail with AppErrors already (server-kit's one relay rule), so the domain
+// sees no gRPC and these adapters only translate answers.
 
 /**
  * Ids known to exist, least recently used evicted. Users are never deleted, so a positive answer
@@ -33,20 +29,15 @@ export class KnownIds {
 }
 
 export function createUserDirectory(
-  client: UserServicePromiseClient,
+  client: PeerClient<'user'>,
   known = new KnownIds(100_000),
 ): UserDirectory {
   return {
     async assertExist(userIds) {
       const unknown = [...new Set(userIds)].filter((id) => !known.has(id));
       if (unknown.length === 0) return;
-      let found: Set<string>;
-      try {
-        const { users } = await client.batchGetUsers({ userIds: unknown });
-        found = new Set(users.map((u) => u.userId));
-      } catch (err) {
-        throw relay(err);
-      }
+      const { users } = await client.batchGetUsers({ userIds: unknown });
+      const found = new Set(users.map((u) => u.userId));
       for (const id of found) known.add(id);
       const missing = unknown.find((id) => !found.has(id));
       if (missing !== undefined) {
@@ -58,14 +49,10 @@ export function createUserDirectory(
   };
 }
 
-export function createGroupAccess(client: GroupServicePromiseClient): GroupAccess {
+export function createGroupAccess(client: PeerClient<'group'>): GroupAccess {
   return {
     async checkSend(groupId, userId) {
-      try {
-        await client.checkSendPermission({ groupId, userId });
-      } catch (err) {
-        throw relay(err);
-      }
+      await client.checkSendPermission({ groupId, userId });
     },
 
     async memberRole(groupId, userId) {
@@ -73,9 +60,12 @@ export function createGroupAccess(client: GroupServicePromiseClient): GroupAcces
         const { member } = await client.getMember({ groupId, userId });
         return (member?.role ?? null) as GroupRole | null;
       } catch (err) {
-        const peer = peerError(err);
-        if (peer?.code === Code.NOT_FOUND && peer.reason === 'NOT_GROUP_MEMBER') return null;
-        throw relay(err);
+        const notMember =
+          err instanceof AppError &&
+          err.code === Code.NOT_FOUND &&
+          err.reason === 'NOT_GROUP_MEMBER';
+        if (notMember) return null;
+        throw err;
       }
     },
   };

@@ -232,14 +232,34 @@ export class MessageRepository {
     return row ? toRecord(row) : null;
   }
 
-  /** Erases the content and marks the message recalled; a no-op when it already is. */
-  async recall(conversationId: string, seq: number): Promise<void> {
-    await execute(
-      this.db,
-      `UPDATE messages SET status = ?, content = '', recalled_at = UTC_TIMESTAMP(3)
-       WHERE conversation_id = ? AND seq = ? AND status = ?`,
-      [MessageStatus.RECALLED, conversationId, seq, MessageStatus.NORMAL],
-    );
+  /**
+   * Erases the content and marks the message recalled, in one transaction with what `enqueue`
+   * writes for a recall that changed the row (at its commit clock); a no-op when it already is.
+   */
+  async recall(
+    conversationId: string,
+    seq: number,
+    enqueue: (t: Transaction, recalled: MessageRecord, at: Date) => Promise<Enqueued>,
+  ): Promise<{ recalled: MessageRecord; enqueued: Enqueued }> {
+    return withTransaction(this.db, async (t) => {
+      const changed = await execute(
+        this.db,
+        `UPDATE messages SET status = ?, content = '', recalled_at = UTC_TIMESTAMP(3)
+         WHERE conversation_id = ? AND seq = ? AND status = ?`,
+        [MessageStatus.RECALLED, conversationId, seq, MessageStatus.NORMAL],
+        t,
+      );
+      const [row] = await select<MessageRow & { recalled_at: Date | null }>(
+        this.db,
+        `SELECT ${COLUMNS}, recalled_at FROM messages WHERE conversation_id = ? AND seq = ?`,
+        [conversationId, seq],
+        t,
+      );
+      const recalled = toRecord(row!);
+      const enqueued =
+        changed.affectedRows > 0 ? await enqueue(t, recalled, row!.recalled_at!) : NOTHING_ENQUEUED;
+      return { recalled, enqueued };
+    });
   }
 
   /** max_seq of the known conversations among ids. */

@@ -1,5 +1,5 @@
 import { isDbUnavailable } from '@im-repo/db';
-import { UnavailableError } from '@im-repo/errors';
+import { ResourceExhaustedError, UnavailableError } from '@im-repo/errors';
 import type { Enqueued } from '@im-repo/outbox';
 import type { Logger } from '@im-repo/server-kit';
 import { DUPLICATE_RACE, type CommitOptions, type CommitOutcome } from './message.repository';
@@ -15,6 +15,12 @@ export interface BatcherOptions {
   maxBytes: number;
   /** Batches committing at once. */
   maxInflight: number;
+  /**
+   * Sends waiting for a batch slot. Past it a send is refused at once (OVERLOADED): when MySQL
+   * stalls, waiting callers and their content must not pile up in memory without bound.
+   * Defaults to SEND_QUEUE_MAX's default.
+   */
+  maxQueued?: number;
 }
 
 export interface BatcherDeps {
@@ -60,6 +66,13 @@ export class SendBatcher {
   submit(input: SendInput): Promise<SendResult> {
     if (this.closed) {
       return Promise.reject(new UnavailableError('SHUTTING_DOWN', 'the service is shutting down'));
+    }
+    if (this.queue.length >= (this.options.maxQueued ?? 10_000)) {
+      return Promise.reject(
+        new ResourceExhaustedError('OVERLOADED', 'too many sends are waiting; retry later', {
+          queued: String(this.queue.length),
+        }),
+      );
     }
     return new Promise<SendResult>((resolve, reject) => {
       this.queue.push({ input, resolve, reject });

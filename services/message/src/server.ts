@@ -1,6 +1,6 @@
 import { translateDbError } from '@im-repo/db';
 import { messageService } from '@im-repo/proto/message';
-import { createGrpcServer, type GrpcServer } from '@im-repo/server-kit';
+import { configuredServerOptions, createGrpcServer, type GrpcServer } from '@im-repo/server-kit';
 import { healthChecks, type MessageDeps } from './deps';
 import { createMessageHandlers } from './message.handlers';
 
@@ -17,9 +17,9 @@ export function createServer(deps: MessageDeps): GrpcServer {
     logger: deps.logger,
     metrics: deps.metrics,
     healthChecks: healthChecks(deps),
-    healthIntervalMs: deps.config.server.health_interval_ms,
     translators: [translateDbError],
-    tls: deps.config.tls,
-    shutdownTimeoutMs: deps.config.server.shutdown_timeout_ms,
+    ...configuredServerOptions(deps.config),
+    // Called only by peers (API.md "Internal rpcs"); add every internal rpc here.
+    internalRpcs: [],
   });
 }

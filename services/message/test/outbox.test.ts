@@ -74,6 +74,10 @@ describe('conversation records outbox', () => {
       );
       expect(recordedSeqs(conversationId)).to.deep.equal([]);
       expect(await svc.deps.outbox.countPending()).to.equal(20);
+      // The backlog is on /metrics, with the age of its oldest row.
+      const exposition = await svc.deps.metrics.registry.metrics();
+      expect(exposition).to.match(/outbox_backlog_rows\{table="message_outbox"\} 20\b/);
+      expect(exposition).to.match(/outbox_oldest_age_seconds\{table="message_outbox"\} [0-9.e-]+/);
       // Once the peer failed, later sends do not wait on it inline (the drainer, meanwhile, is
       // retrying the failed batches' rows, so count the inline path's records, not the calls).
       const attempts = await inlineRecords(svc);

@@ -1,6 +1,6 @@
 import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
-import type { GrpcMetrics, Logger, ServeContext } from '@im-repo/server-kit';
+import type { GrpcMetrics, HealthChecks, Logger, ServeContext } from '@im-repo/server-kit';
 import { Gauge } from 'prom-client';
 import { ExpirySweeper } from './expiry-sweeper';
 import { eventsChannel } from './presence.cache-keys';
@@ -37,7 +37,7 @@ export async function openPresenceDeps({
   const subscriber = createRedis(config.redis, { autoResubscribe: false });
   subscriber.on('error', () => undefined);
   const channel = eventsChannel(config.redis.key_prefix);
-  const repo = new PresenceRepository(redis, channel);
+  const repo = new PresenceRepository(redis, channel, config.presence.last_seen_ttl_seconds * 1000);
   const hub = new StatusHub(subscriber, channel, logger);
   await Promise.all([
     waitForRedis(redis, 2000),
@@ -63,6 +63,7 @@ export async function openPresenceDeps({
   const domain = new PresenceDomain(repo, hub, {
     defaultTtlSeconds: config.presence.default_ttl_seconds,
     maxDevices: config.presence.max_devices_per_user,
+    maxWatchStreams: config.presence.max_watch_streams,
   });
   return {
     config,
@@ -81,8 +82,10 @@ export async function openPresenceDeps({
   };
 }
 
-export const healthChecks = (deps: Pick<PresenceDeps, 'redis' | 'hub'>) => ({
-  redis: () => pingRedis(deps.redis),
-  // Without the subscription, WatchStatus cannot work: not serving either.
-  pubsub: () => deps.hub.ensureSubscribed(),
+/** Redis is presence's store: without it (or without the subscription WatchStatus needs), down. */
+export const healthChecks = (deps: Pick<PresenceDeps, 'redis' | 'hub'>): HealthChecks => ({
+  redis: {
+    check: async () => (await pingRedis(deps.redis)) && (await deps.hub.ensureSubscribed()),
+    required: true,
+  },
 });

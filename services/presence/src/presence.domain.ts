@@ -8,6 +8,8 @@ export interface PresenceOptions {
   defaultTtlSeconds: number;
   /** Live devices one user may have; a status must stay a reasonable size. */
   maxDevices: number;
+  /** WatchStatus streams this server holds at once (each costs memory and a fan-out slot). */
+  maxWatchStreams: number;
 }
 
 const neverSeen = (userId: string): UserStatusRecord => ({
@@ -68,6 +70,13 @@ export class PresenceDomain {
   async watch(userIds: string[], sink: WatchSink, signal: AbortSignal): Promise<void> {
     const unique = [...new Set(userIds)];
     if (unique.length === 0 || signal.aborted) return;
+    if (this.hub.sessionCount >= this.options.maxWatchStreams) {
+      throw new ResourceExhaustedError(
+        'TOO_MANY_STREAMS',
+        `this server holds its maximum of ${this.options.maxWatchStreams} watch streams; retry later or elsewhere`,
+        { max_watch_streams: String(this.options.maxWatchStreams) },
+      );
+    }
     const session = new WatchSession(sink);
     const unregister = this.hub.register(unique, session);
     const onAbort = () => session.end();

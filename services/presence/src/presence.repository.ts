@@ -25,6 +25,8 @@ export class PresenceRepository {
   constructor(
     private readonly redis: RedisClient,
     private readonly channel: string,
+    /** How long a user's last_seen_at outlives their last device. */
+    private readonly lastSeenTtlMs: number,
   ) {
     this.clustered = redis.isCluster;
   }
@@ -39,7 +41,7 @@ export class PresenceRepository {
     const [outcome, text] = await heartbeatScript.run(
       this.redis,
       [dueKey(bucketOf(userId))],
-      [userId, deviceId, platform, ttlMs, this.channel, maxDevices],
+      [userId, deviceId, platform, ttlMs, this.channel, maxDevices, this.lastSeenTtlMs],
     );
     const status = decodeStatus(text);
     return outcome === 'ok'
@@ -52,7 +54,7 @@ export class PresenceRepository {
     const text = await setOfflineScript.run(
       this.redis,
       [dueKey(bucketOf(userId))],
-      [userId, deviceId, this.channel],
+      [userId, deviceId, this.channel, this.lastSeenTtlMs],
     );
     return decodeStatus(text);
   }
@@ -105,7 +107,7 @@ export class PresenceRepository {
     const [due, expired] = await sweepScript.run(
       this.redis,
       [dueKey(bucket)],
-      [limit, this.channel],
+      [limit, this.channel, this.lastSeenTtlMs],
     );
     return { due, expired };
   }

@@ -21,6 +21,8 @@ local function dkey(uid) return BASE .. '${DEVICES}' .. uid end
 local function mkey(uid) return BASE .. '${META}' .. uid end
 local function ukey(uid) return BASE .. '${USER}' .. uid end
 local function int(n) return string.format('%.0f', n) end
+-- How long a user's last_seen_at outlives their last device; set from ARGV by each writing script.
+local LAST_SEEN_MS = 0
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -47,6 +49,10 @@ local function announce(uid, now, channel)
   local st = status(uid, now)
   st.v = int(math.max(now * 1000, (tonumber(st.v) or 0) + 1))
   redis.call('HSET', ukey(uid), 'ver', st.v)
+  -- Never a key without a TTL, even if the user's key had already gone.
+  if redis.call('PTTL', ukey(uid)) == -1 then
+    redis.call('PEXPIREAT', ukey(uid), int(now + LAST_SEEN_MS))
+  end
   redis.call('PUBLISH', channel, cjson.encode(st))
   return st
 end
@@ -62,26 +68,41 @@ local function prune(uid, now)
   return true
 end
 
--- Files the user under its earliest expiry, or takes it out when it has no devices. The device
--- keys outlive the last expiry by a grace period, so they cannot leak if no replica runs.
-local function reindex(uid)
+-- Files the user under its earliest expiry, or takes it out when it has no devices. Every key
+-- has a deadline, so nothing leaks if no replica runs: the device keys outlive the last expiry
+-- by a grace period, the bucket's index its latest entry's, and the user's key (last_seen_at)
+-- outlives the last device by LAST_SEEN_MS, after which the user reads as never seen.
+local function reindex(uid, now)
   local first = redis.call('ZRANGE', dkey(uid), 0, 0, 'WITHSCORES')
   if #first == 0 then
     redis.call('ZREM', KEYS[1], uid)
     redis.call('DEL', mkey(uid))
+    -- Set when a device was filed (its expiry + LAST_SEEN_MS); only a key without one gets it.
+    if redis.call('PTTL', ukey(uid)) == -1 then
+      redis.call('PEXPIREAT', ukey(uid), int(now + LAST_SEEN_MS))
+    end
     return
   end
   redis.call('ZADD', KEYS[1], first[2], uid)
-  local last = redis.call('ZRANGE', dkey(uid), -1, -1, 'WITHSCORES')
-  local at = int(tonumber(last[2]) + GRACE_MS)
+  local last = tonumber(redis.call('ZRANGE', dkey(uid), -1, -1, 'WITHSCORES')[2])
+  local at = int(last + math.min(GRACE_MS, LAST_SEEN_MS))
   redis.call('PEXPIREAT', dkey(uid), at)
   redis.call('PEXPIREAT', mkey(uid), at)
+  redis.call('PEXPIREAT', ukey(uid), int(last + LAST_SEEN_MS))
+  local due_at = int(last + GRACE_MS)
+  if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(due_at) then
+    redis.call('PEXPIREAT', KEYS[1], due_at)
+  end
 end
 `;
 
-/** ARGV: user, device, platform, ttl ms, channel, max devices. Returns {'ok'|'too_many_devices', status}. */
+/**
+ * ARGV: user, device, platform, ttl ms, channel, max devices, last-seen ttl ms.
+ * Returns {'ok'|'too_many_devices', status}.
+ */
 const HEARTBEAT = `${PRELUDE}
 local uid, dev, plat, ttl, channel = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+LAST_SEEN_MS = tonumber(ARGV[7])
 local now = now_ms()
 if prune(uid, now) then announce(uid, now, channel) end
 local changed = false
@@ -90,7 +111,7 @@ if redis.call('ZSCORE', dkey(uid), dev) then
   changed = string.match(old, '^(%d+):') ~= plat
 else
   if redis.call('ZCARD', dkey(uid)) >= tonumber(ARGV[6]) then
-    reindex(uid)
+    reindex(uid, now)
     return { 'too_many_devices', cjson.encode(status(uid, now)) }
   end
   changed = true
@@ -98,15 +119,16 @@ end
 redis.call('ZADD', dkey(uid), int(now + ttl), dev)
 redis.call('HSET', mkey(uid), dev, plat .. ':' .. int(now))
 redis.call('HSET', ukey(uid), 'seen', int(now))
-reindex(uid)
+reindex(uid, now)
 local st
 if changed then st = announce(uid, now, channel) else st = status(uid, now) end
 return { 'ok', cjson.encode(st) }
 `;
 
-/** ARGV: user, device ('' = all), channel. Returns the status. */
+/** ARGV: user, device ('' = all), channel, last-seen ttl ms. Returns the status. */
 const SET_OFFLINE = `${PRELUDE}
 local uid, dev, channel = ARGV[1], ARGV[2], ARGV[3]
+LAST_SEEN_MS = tonumber(ARGV[4])
 local now = now_ms()
 if prune(uid, now) then announce(uid, now, channel) end
 local removed = 0
@@ -117,9 +139,16 @@ else
   removed = redis.call('ZREM', dkey(uid), dev)
   if removed > 0 then redis.call('HDEL', mkey(uid), dev) end
 end
-reindex(uid)
-if removed == 0 then return cjson.encode(status(uid, now)) end
+if removed == 0 then
+  reindex(uid, now)
+  return cjson.encode(status(uid, now))
+end
 redis.call('HSET', ukey(uid), 'seen', int(now))
+reindex(uid, now)
+-- The last device went offline now, before its expiry: last_seen_at is kept from now.
+if redis.call('EXISTS', dkey(uid)) == 0 then
+  redis.call('PEXPIREAT', ukey(uid), int(now + LAST_SEEN_MS))
+end
 return cjson.encode(announce(uid, now, channel))
 `;
 
@@ -141,8 +170,9 @@ end
 return out
 `;
 
-/** ARGV: most users to handle, channel. Returns {users handled, users that lost devices}. */
+/** ARGV: most users to handle, channel, last-seen ttl ms. Returns {users handled, users that lost devices}. */
 const SWEEP = `${PRELUDE}
+LAST_SEEN_MS = tonumber(ARGV[3])
 local now = now_ms()
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', int(now), 'LIMIT', 0, tonumber(ARGV[1]))
 local expired = 0
@@ -151,20 +181,23 @@ for _, uid in ipairs(due) do
     announce(uid, now, ARGV[2])
     expired = expired + 1
   end
-  reindex(uid)
+  reindex(uid, now)
 end
 return { #due, expired }
 `;
 
 // Each script takes a fixed number of keys, so on Cluster it routes by its first key (a bucket).
-/** KEYS: due; ARGV: userId, deviceId, platform, ttlMs, channel, maxDevices -> [outcome, status]. */
+/**
+ * KEYS: due; ARGV: userId, deviceId, platform, ttlMs, channel, maxDevices, lastSeenTtlMs ->
+ * [outcome, status].
+ */
 export const heartbeatScript = redisScript<[string, string]>(HEARTBEAT);
-/** KEYS: due; ARGV: userId, deviceId ('' = all), channel -> status. */
+/** KEYS: due; ARGV: userId, deviceId ('' = all), channel, lastSeenTtlMs -> status. */
 export const setOfflineScript = redisScript<string>(SET_OFFLINE);
 /**
  * KEYS: due keys (one on Cluster; any number on standalone Redis); ARGV: `<key index>:<uid>`
  * entries -> statuses.
  */
 export const readScript = redisScript<string[]>(READ);
-/** KEYS: due; ARGV: limit, channel -> [due users, users that lost a device]. */
+/** KEYS: due; ARGV: limit, channel, lastSeenTtlMs -> [due users, users that lost a device]. */
 export const sweepScript = redisScript<[number, number]>(SWEEP);

@@ -1,6 +1,6 @@
 import { translateRedisError } from '@im-repo/cache';
 import { presenceService } from '@im-repo/proto/presence';
-import { createGrpcServer, type GrpcServer } from '@im-repo/server-kit';
+import { configuredServerOptions, createGrpcServer, type GrpcServer } from '@im-repo/server-kit';
 import { healthChecks, type PresenceDeps } from './deps';
 import { createPresenceHandlers } from './presence.handlers';
 
@@ -15,9 +15,7 @@ export function createServer(deps: PresenceDeps): GrpcServer {
     logger: deps.logger,
     metrics: deps.metrics,
     healthChecks: healthChecks(deps),
-    healthIntervalMs: deps.config.server.health_interval_ms,
     translators: [translateRedisError],
-    tls: deps.config.tls,
-    shutdownTimeoutMs: deps.config.server.shutdown_timeout_ms,
+    ...configuredServerOptions(deps.config),
   });
 }

@@ -1,7 +1,8 @@
 import { CacheAside, createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
-import type { GrpcMetrics, Logger, ServeContext } from '@im-repo/server-kit';
+import { eventOutbox, EVENTS_TOPIC, openEvents } from '@im-repo/events';
+import type { GrpcMetrics, HealthChecks, Logger, ServeContext } from '@im-repo/server-kit';
 import { LoginThrottle } from './login-throttle';
 import { migrations } from './migrations';
 import { PasswordHasher } from './password-hasher';
@@ -51,11 +52,24 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
     windowSeconds: config.user.login_window_seconds,
     onRedisError: (err) => onRedisError(err, 'login-throttle'),
   });
+  // user_outbox holds only change events: without them no outbox (and no drainer) runs.
+  const events = await openEvents(config, 'user', logger, metrics.registry);
+  const outbox =
+    events && eventOutbox(sequelize, 'user_outbox', { logger, registry: metrics.registry });
+  if (events && outbox) {
+    outbox.register(EVENTS_TOPIC, events.handler);
+    outbox.start();
+  }
   const domain = new UserDomain(
     new UserRepository(sequelize),
     cache,
-    new PasswordHasher(config.user.scrypt_cost),
+    new PasswordHasher(config.user.scrypt_cost, {
+      concurrency: config.user.hash_concurrency,
+      queueMax: config.user.hash_queue_max,
+    }),
     throttle,
+    undefined,
+    outbox,
   );
   return {
     config,
@@ -65,13 +79,16 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
     redis,
     domain,
     async close() {
+      await outbox?.stop();
+      await events?.close();
       redis.disconnect();
       await sequelize.close();
     },
   };
 }
 
-export const healthChecks = (deps: Pick<UserDeps, 'sequelize' | 'redis'>) => ({
-  mysql: () => pingDatabase(deps.sequelize),
-  redis: () => pingRedis(deps.redis),
+/** MySQL is the store; Redis only a cache this service serves around (degraded, not down). */
+export const healthChecks = (deps: Pick<UserDeps, 'sequelize' | 'redis'>): HealthChecks => ({
+  mysql: { check: () => pingDatabase(deps.sequelize), required: true },
+  redis: { check: () => pingRedis(deps.redis), required: false },
 });

@@ -1,6 +1,6 @@
 import { translateDbError } from '@im-repo/db';
 import { userService } from '@im-repo/proto/user';
-import { createGrpcServer, type GrpcServer } from '@im-repo/server-kit';
+import { configuredServerOptions, createGrpcServer, type GrpcServer } from '@im-repo/server-kit';
 import { healthChecks, type UserDeps } from './deps';
 import { createUserHandlers } from './user.handlers';
 
@@ -15,9 +15,7 @@ export function createServer(deps: UserDeps): GrpcServer {
     logger: deps.logger,
     metrics: deps.metrics,
     healthChecks: healthChecks(deps),
-    healthIntervalMs: deps.config.server.health_interval_ms,
     translators: [translateDbError],
-    tls: deps.config.tls,
-    shutdownTimeoutMs: deps.config.server.shutdown_timeout_ms,
+    ...configuredServerOptions(deps.config),
   });
 }

@@ -5,10 +5,12 @@ import {
   ResourceExhaustedError,
   UnauthenticatedError,
 } from '@im-repo/errors';
+import type { Enqueued, Outbox } from '@im-repo/outbox';
 import { ulid } from 'ulid';
 import type { LoginThrottle } from './login-throttle';
 import type { PasswordHasher } from './password-hasher';
 import { userKey } from './user.cache-keys';
+import { registeredEvent, updatedEvent } from './user.events';
 import type { UserRepository } from './user.repository';
 import type { UserChanges, UserRecord } from './user.types';
 
@@ -35,6 +37,8 @@ export class UserDomain {
     private readonly hasher: PasswordHasher,
     private readonly throttle: LoginThrottle,
     private readonly now: () => Date = () => new Date(),
+    /** Owns user_outbox; set only while change events are on (otherwise nothing is written). */
+    private readonly events?: Outbox,
   ) {}
 
   async register(input: RegisterInput): Promise<UserRecord> {
@@ -48,7 +52,15 @@ export class UserDomain {
       updatedAt: now,
     };
     const passwordHash = await this.hasher.hash(input.password);
-    const result = await this.repo.insert({ ...user, passwordHash });
+    let enqueued: Enqueued | undefined;
+    const events = this.events;
+    const result = await this.repo.insert(
+      { ...user, passwordHash },
+      events &&
+        (async (t, at) => {
+          enqueued = await events.enqueue(t, [registeredEvent(user, at)]);
+        }),
+    );
     if (result === 'username_taken') {
       throw new AlreadyExistsError('USERNAME_TAKEN', 'the username is taken', {
         username: input.username,
@@ -61,6 +73,7 @@ export class UserDomain {
     }
     // A lookup before registration may have cached "not found" for this id.
     await this.cache.invalidate(userKey(user.userId));
+    if (enqueued) await events!.deliver(enqueued);
     return user;
   }
 
@@ -97,8 +110,20 @@ export class UserDomain {
     if (changes.nickname === undefined && changes.avatarUrl === undefined) {
       return this.getUser(userId);
     }
-    await this.repo.update(userId, changes, this.now());
+    // A set field emits user.updated even when its value is unchanged (the contract's rule).
+    let enqueued: Enqueued | undefined;
+    const events = this.events;
+    await this.repo.update(
+      userId,
+      changes,
+      this.now(),
+      events &&
+        (async (t, updated, at) => {
+          enqueued = await events.enqueue(t, [updatedEvent(updated, at)]);
+        }),
+    );
     await this.cache.invalidate(userKey(userId));
+    if (enqueued) await events!.deliver(enqueued);
     const user = await this.repo.findById(userId);
     if (!user) throw userNotFound(userId);
     return user;

@@ -7,7 +7,7 @@ import type { UserRecord } from './user.types';
 const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/;
 const MAX_BATCH = 500;
 
-function toProto(u: UserRecord): User {
+export function toProto(u: UserRecord): User {
   return {
     userId: u.userId,
     username: u.username,

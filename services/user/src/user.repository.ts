@@ -1,4 +1,13 @@
-import { execute, isUniqueViolation, select, violatedKey, type Sequelize } from '@im-repo/db';
+import {
+  execute,
+  isUniqueViolation,
+  select,
+  violatedKey,
+  withTransaction,
+  type Sequelize,
+  type Transaction,
+} from '@im-repo/db';
+import { databaseNow } from '@im-repo/outbox';
 import type { NewUser, UserChanges, UserRecord } from './user.types';
 
 export type InsertResult = 'ok' | 'user_id_taken' | 'username_taken';
@@ -29,7 +38,28 @@ function toRecord(row: UserRow): UserRecord {
 export class UserRepository {
   constructor(private readonly db: Sequelize) {}
 
-  async insert(user: NewUser): Promise<InsertResult> {
+  /**
+   * Inserts the user; `inTransaction` (the change's event) runs in the same transaction, only
+   * when the insert succeeded, with the database clock.
+   */
+  async insert(
+    user: NewUser,
+    inTransaction?: (t: Transaction, at: Date) => Promise<unknown>,
+  ): Promise<InsertResult> {
+    if (!inTransaction) return this.insertIn(user);
+    try {
+      return await withTransaction(this.db, async (t) => {
+        await this.insertIn(user, t, true);
+        await inTransaction(t, await databaseNow(this.db, t));
+        return 'ok' as const;
+      });
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      return violatedKey(err) === 'uk_users_username' ? 'username_taken' : 'user_id_taken';
+    }
+  }
+
+  private async insertIn(user: NewUser, t?: Transaction, rethrow = false): Promise<InsertResult> {
     try {
       await execute(
         this.db,
@@ -44,10 +74,11 @@ export class UserRepository {
           user.createdAt,
           user.updatedAt,
         ],
+        t,
       );
       return 'ok';
     } catch (err) {
-      if (!isUniqueViolation(err)) throw err;
+      if (rethrow || !isUniqueViolation(err)) throw err;
       return violatedKey(err) === 'uk_users_username' ? 'username_taken' : 'user_id_taken';
     }
   }
@@ -78,8 +109,16 @@ export class UserRepository {
     return this.findCredentials('user_id', userId);
   }
 
-  /** Applies the set fields (a missing user is left to the caller's next read). */
-  async update(userId: string, changes: UserChanges, now: Date): Promise<void> {
+  /**
+   * Applies the set fields. With `inTransaction` (the change's event), it runs in the same
+   * transaction with the updated user (not called for a missing user).
+   */
+  async update(
+    userId: string,
+    changes: UserChanges,
+    now: Date,
+    inTransaction?: (t: Transaction, user: UserRecord, at: Date) => Promise<unknown>,
+  ): Promise<void> {
     const sets: string[] = ['updated_at = ?'];
     const params: unknown[] = [now];
     if (changes.nickname !== undefined) {
@@ -90,10 +129,21 @@ export class UserRepository {
       sets.push('avatar_url = ?');
       params.push(changes.avatarUrl);
     }
-    await execute(this.db, `UPDATE users SET ${sets.join(', ')} WHERE user_id = ?`, [
-      ...params,
-      userId,
-    ]);
+    const sql = `UPDATE users SET ${sets.join(', ')} WHERE user_id = ?`;
+    if (!inTransaction) {
+      await execute(this.db, sql, [...params, userId]);
+      return;
+    }
+    await withTransaction(this.db, async (t) => {
+      await execute(this.db, sql, [...params, userId], t);
+      const [row] = await select<UserRow & { db_now: Date }>(
+        this.db,
+        `SELECT ${COLUMNS}, UTC_TIMESTAMP(6) AS db_now FROM users WHERE user_id = ?`,
+        [userId],
+        t,
+      );
+      if (row) await inTransaction(t, toRecord(row), row.db_now);
+    });
   }
 
   async updatePasswordHash(userId: string, passwordHash: string, now: Date): Promise<void> {

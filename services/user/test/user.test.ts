@@ -3,8 +3,10 @@ import { Writable } from 'node:stream';
 import winston from 'winston';
 import {
   createTestEnvironment,
+  decodeGrpcError,
   expectGrpcError,
   GrpcStatus,
+  healthCheck,
   type TestEnvironment,
 } from '@im-repo/testing';
 import { startUserService, uniqueName } from './harness';
@@ -500,6 +502,83 @@ describe('UserService', () => {
       } finally {
         await noRedis.stop();
       }
+    });
+  });
+
+  describe('overload', () => {
+    it('hashes at most PASSWORD_HASH_CONCURRENCY passwords at once; past the queue a login is RESOURCE_EXHAUSTED OVERLOADED at once', async () => {
+      // A slow hash (N = 2^16), one at a time, one waiting: a spray of 30 logins overflows it.
+      const tight = await startUserService(env, {
+        user: { scrypt_cost: 1 << 16, hash_concurrency: 1, hash_queue_max: 1 },
+      });
+      try {
+        const outcomes = await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            tight.client
+              .login({ username: uniqueName(`spray${i}`), password: 'wrong-password' })
+              .then(
+                () => 'OK',
+                (err: unknown) => decodeGrpcError(err).reason,
+              ),
+          ),
+        );
+        const overloaded = outcomes.filter((r) => r === 'OVERLOADED').length;
+        expect(overloaded, outcomes.join()).to.be.greaterThan(0);
+        expect(
+          outcomes.filter((r) => r !== 'OVERLOADED' && r !== 'INVALID_CREDENTIALS'),
+        ).to.deep.equal([]);
+        // Nothing stays stuck: a login with room works.
+        const { user } = await register();
+        await tight.client.login({ username: user!.username, password: PASSWORD });
+      } finally {
+        await tight.stop();
+      }
+    });
+  });
+
+  describe('degraded mode (Redis down)', () => {
+    let noRedis: Awaited<ReturnType<typeof startUserService>>;
+    before(async () => {
+      noRedis = await startUserService(env, {
+        redis: { port: 1, command_timeout_ms: 200 },
+        user: { login_max_failures: 3, login_window_seconds: 900 },
+      });
+    });
+    after(async () => {
+      await noRedis?.stop();
+    });
+
+    it('stays SERVING and exports dependency_up: mysql 1, redis 0', async () => {
+      expect(await healthCheck(noRedis.address)).to.equal('SERVING');
+      expect(await healthCheck(noRedis.address, 'im.user.v1.UserService')).to.equal('SERVING');
+      const metrics = await noRedis.ctx.metrics.registry.metrics();
+      expect(metrics).to.include('dependency_up{dependency="mysql"} 1');
+      expect(metrics).to.include('dependency_up{dependency="redis"} 0');
+      expect(metrics).not.to.include('dependency="nats"');
+    });
+
+    it('holds the login failure limit in memory, even for the right password (never fails open)', async () => {
+      const { user } = await register();
+      for (let i = 0; i < 3; i++) {
+        await expectGrpcError(
+          noRedis.client.login({ username: user!.username, password: 'wrong-password' }),
+          GrpcStatus.UNAUTHENTICATED,
+          'INVALID_CREDENTIALS',
+        );
+      }
+      await expectGrpcError(
+        noRedis.client.login({ username: user!.username.toUpperCase(), password: PASSWORD }),
+        GrpcStatus.RESOURCE_EXHAUSTED,
+        'TOO_MANY_ATTEMPTS',
+      );
+      // Another username is not affected; a success resets that one's count.
+      const { user: other } = await register();
+      await expectGrpcError(
+        noRedis.client.login({ username: other!.username, password: 'wrong-password' }),
+        GrpcStatus.UNAUTHENTICATED,
+        'INVALID_CREDENTIALS',
+      );
+      await noRedis.client.login({ username: other!.username, password: PASSWORD });
     });
   });
 

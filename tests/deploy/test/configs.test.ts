@@ -30,8 +30,12 @@ const noEnv = {};
 describe('configs/ example files', () => {
   const perService = perServiceKeys();
 
-  it('knows the per-service keys it treats specially (the ports)', () => {
-    expect([...perService].sort()).to.deep.equal(['server.metrics_port', 'server.port']);
+  it('knows the per-service keys it treats specially (the ports, the internal callers)', () => {
+    expect([...perService].sort()).to.deep.equal([
+      'server.metrics_port',
+      'server.port',
+      'tls.internal_callers',
+    ]);
   });
 
   for (const file of FILES) {
@@ -49,7 +53,7 @@ describe('configs/ example files', () => {
             // commented out under its section instead.
             const name = path.split('.').pop()!;
             const shown = file.endsWith('.toml')
-              ? new RegExp(`^# ${name} = \\d+$`, 'm').test(toml) && value === undefined
+              ? new RegExp(`^# ${name} = \\S.*$`, 'm').test(toml) && value === undefined
               : value === null;
             if (!shown) missing.push(path);
           } else if (value === undefined || value === null) {

@@ -91,6 +91,12 @@ describe('migrations CLI (pnpm migrate, on the user service)', function () {
   });
 
   it('down reverts one step (the table is gone, status pending), and up brings it back', async () => {
+    const outbox = await migrate('user', 'down');
+    expect(outbox.code, outbox.stderr).to.equal(0);
+    expect(outbox.stdout).to.include('[user] reverted 0002-create-user-outbox');
+    expect(await tables())
+      .to.include('users')
+      .and.not.include('user_outbox');
     const down = await migrate('user', 'down');
     expect(down.code, down.stderr).to.equal(0);
     expect(down.stdout).to.include('[user] reverted 0001-create-users');
@@ -104,8 +110,8 @@ describe('migrations CLI (pnpm migrate, on the user service)', function () {
     expect(nothing.stdout).to.include('[user] nothing to revert');
 
     const up = await migrate('user', 'up');
-    expect(up.stdout).to.include('[user] applied 0001-create-users');
-    expect(await tables()).to.include('users');
+    expect(up.stdout).to.include('[user] applied 0001-create-users, 0002-create-user-outbox');
+    expect(await tables()).to.include.members(['users', 'user_outbox']);
   });
 
   it('refuses bad usage with exit 2 and the usage line', async () => {

@@ -6,6 +6,7 @@ import {
   createTestEnvironment,
   expectGrpcError,
   GrpcStatus,
+  redisKeysWithoutTtl,
   waitFor,
   type TestEnvironment,
 } from '@im-repo/testing';
@@ -306,5 +307,20 @@ describe('im-repo end to end (all five services, real MariaDB and Redis)', funct
     const { status: off } = await c().presence.setOffline({ userId: u, deviceId: '' });
     expect(off!.online).to.equal(false);
     expect(off!.lastSeenAt).to.be.instanceOf(Date);
+  });
+
+  it('nothing in Redis lives forever: after all of the above, every key of the run has a TTL', async () => {
+    // Paged lists leave a cursor; a heartbeat leaves presence keys behind a live device.
+    const u = await register('ttl');
+    await c().presence.heartbeat({
+      userId: u,
+      deviceId: 'tab',
+      platform: Platform.PLATFORM_WEB,
+      ttlSeconds: 60,
+    });
+    await c().conversation.listConversations({ userId: u, pageSize: 1, pageToken: '' });
+    const { keys, withoutTtl } = await redisKeysWithoutTtl(env.redisPrefix);
+    expect(keys).to.be.greaterThan(0);
+    expect(withoutTtl).to.deep.equal([]);
   });
 });

@@ -44,6 +44,7 @@ export type Overrides = Partial<Record<ServiceName, DeepPartial<Config>>>;
 export class Stack {
   private running = new Map<ServiceName, InProcess<unknown, GrpcServer>>();
   private ports = {} as Record<ServiceName, number>;
+  private contexts = new Map<ServiceName, ServeContext>();
   readonly clients;
 
   private constructor(
@@ -79,9 +80,26 @@ export class Stack {
     });
   }
 
+  /** The /metrics text of a running service. */
+  metrics(s: ServiceName): Promise<string> {
+    return this.contexts.get(s)!.metrics.registry.metrics();
+  }
+
   async startService(s: ServiceName): Promise<void> {
     const ctx = createServeContext(this.config(s));
+    this.contexts.set(s, ctx);
     this.running.set(s, await STARTERS[s](ctx, this.ports[s]));
+  }
+
+  /** One more replica of a service (same config, its own port): its address and stop(). */
+  async startReplica(s: ServiceName): Promise<{ address: string; stop(): Promise<void> }> {
+    const port = await freePort();
+    const ctx = createServeContext({
+      ...this.config(s),
+      server: { ...this.config(s).server, port },
+    });
+    const replica = await STARTERS[s](ctx, port);
+    return { address: `127.0.0.1:${port}`, stop: () => replica.stop() };
   }
 
   async stopService(s: ServiceName): Promise<void> {

@@ -1,0 +1,9 @@
+export { eventHead, eventRow, EVENTS_TOPIC } from './event-row';
+export type { EventHead } from './event-row';
+export { EventPublisher } from './publisher';
+export type { EventsSettings, PublisherOptions } from './publisher';
+export { checkStream, ensureStream, MIN_DUPLICATE_WINDOW_MS, StreamMisfitError } from './stream';
+export type { StreamSettings } from './stream';
+export { EVENT_KINDS, eventSubject, PATH_BY_FIELD, streamSubject } from './subjects';
+export type { EventCase } from './subjects';
+export { eventOutbox, openEvents } from './open';

@@ -1,0 +1,204 @@
+import { SERVICES, type ServiceName } from '@im-repo/config';
+import { groupConversationId } from '@im-repo/proto';
+import { createConversationServiceClient } from '@im-repo/proto/conversation';
+import { createGroupServiceClient } from '@im-repo/proto/group';
+import { ContentType, ConversationType } from '@im-repo/proto/message';
+import { createMessageServiceClient } from '@im-repo/proto/message';
+import { createUserServiceClient } from '@im-repo/proto/user';
+import { clientCredentials } from '@im-repo/server-kit';
+import {
+  createPki,
+  createTestEnvironment,
+  expectGrpcError,
+  GrpcStatus,
+  TEST_CLIENT_TIMEOUT_MS,
+  type Pki,
+  type TestEnvironment,
+} from '@im-repo/testing';
+import { expect } from 'chai';
+import { Stack, type Overrides } from './stack';
+
+describe('internal rpcs under mutual TLS: only INTERNAL_CALLERS (API.md v1.1 "Internal rpcs")', function () {
+  this.timeout(90_000);
+  let env: TestEnvironment;
+  let pki: Pki;
+  let stack: Stack;
+  const run = Date.now().toString(36);
+
+  before(async () => {
+    env = await createTestEnvironment('mtls');
+    // Every service's certificate names it (DNS SAN) and the address peers dial (IP SAN).
+    pki = createPki([
+      ...SERVICES.map((s) => ({ name: s, san: `DNS:${s},IP:127.0.0.1` })),
+      // A gateway: a valid certificate of the same CA, but not a listed caller.
+      { name: 'gateway', san: 'DNS:gateway' },
+      // No SAN: the CN is the identity.
+      { name: 'cn-only', cn: 'message' },
+      // A SAN wins over the CN.
+      { name: 'san-wins', cn: 'message', san: 'DNS:gateway' },
+    ]);
+    const overrides: Overrides = Object.fromEntries(
+      SERVICES.map((s) => [s, { tls: { ...pki.cert(s), ca: pki.ca } }]),
+    );
+    stack = await Stack.start(env, overrides);
+  });
+  after(async () => {
+    await stack?.stop();
+    pki?.remove();
+    await env?.teardown();
+  });
+
+  const as = (identity: string) => ({
+    timeoutMs: TEST_CLIENT_TIMEOUT_MS,
+    maxAttempts: 1,
+    credentials: clientCredentials({ ...pki.cert(identity), ca: pki.ca }),
+  });
+  const conversationAs = (identity: string) =>
+    createConversationServiceClient(stack.address('conversation'), as(identity));
+  const groupAs = (identity: string) =>
+    createGroupServiceClient(stack.address('group'), as(identity));
+
+  it('the services call each other over mutual TLS: a group send records its conversation', async () => {
+    const user = createUserServiceClient(stack.address('user'), as('gateway'));
+    const group = groupAs('gateway');
+    const message = createMessageServiceClient(stack.address('message'), as('gateway'));
+    const conversation = conversationAs('gateway');
+    try {
+      const ids = ['a', 'b'].map((x) => `${x}-${run}`);
+      for (const userId of ids) {
+        await user.register({
+          userId,
+          username: `t_${userId.replace(/-/g, '_')}`,
+          password: 'password-1',
+          nickname: '',
+          avatarUrl: '',
+        });
+      }
+      const groupId = `g-${run}`;
+      // group -> user (BatchGetUsers) and group -> conversation (AddParticipants, internal)
+      await group.createGroup({
+        groupId,
+        ownerId: ids[0]!,
+        name: 'mtls',
+        avatarUrl: '',
+        intro: '',
+        memberIds: [ids[1]!],
+      });
+      // message -> group (CheckSendPermission, internal) and -> conversation (RecordMessages)
+      const { message: sent } = await message.sendMessage({
+        clientMsgId: `m-${run}`,
+        senderId: ids[0]!,
+        conversationType: ConversationType.CONVERSATION_TYPE_GROUP,
+        recipientId: groupId,
+        contentType: ContentType.CONTENT_TYPE_TEXT,
+        content: Buffer.from('over mTLS'),
+      });
+      expect(sent!.seq).to.equal(1);
+      const { conversation: row } = await conversation.getConversation({
+        userId: ids[1]!,
+        conversationId: groupConversationId(groupId),
+      });
+      expect(row!.maxSeq).to.equal(1);
+      expect(row!.unreadCount).to.equal(1);
+    } finally {
+      for (const c of [user, group, message, conversation]) c.close();
+    }
+  });
+
+  const denied = async (promise: Promise<unknown>, what: string) => {
+    const err = await expectGrpcError(promise, GrpcStatus.PERMISSION_DENIED, 'CALLER_NOT_ALLOWED');
+    expect(err.domain, what).to.match(/^im\.(conversation|group)\.v1$/);
+  };
+
+  it('refuses RecordMessages, AddParticipants and CheckSendPermission from an unlisted caller, before validation', async () => {
+    const gateway = conversationAs('gateway');
+    const gatewayGroup = groupAs('gateway');
+    const messageCaller = conversationAs('message');
+    try {
+      await denied(gateway.recordMessages({ records: [] }), 'RecordMessages');
+      await denied(
+        gateway.addParticipants({
+          conversationId: 'not canonical',
+          conversationType: ConversationType.CONVERSATION_TYPE_UNSPECIFIED,
+          peerId: '',
+          userIds: [],
+        }),
+        'AddParticipants, invalid request',
+      );
+      await denied(gatewayGroup.checkSendPermission({ groupId: '', userId: '' }), 'group');
+      // conversation is a peer, but not one that calls the group service's internal rpcs.
+      const asConversation = groupAs('conversation');
+      try {
+        await denied(
+          asConversation.checkSendPermission({ groupId: `g-${run}`, userId: `a-${run}` }),
+          'conversation -> group',
+        );
+      } finally {
+        asConversation.close();
+      }
+      // The public rpcs stay open to any certificate of the CA.
+      const { conversations } = await gateway.listConversations({
+        userId: `b-${run}`,
+        pageSize: 10,
+        pageToken: '',
+      });
+      expect(conversations).to.have.length(1);
+      // A listed caller gets past the check, on to validation.
+      const err = await expectGrpcError(
+        messageCaller.recordMessages({
+          records: [
+            {
+              conversationId: 'bad',
+              conversationType: ConversationType.CONVERSATION_TYPE_SINGLE,
+              senderId: 'a',
+              recipientId: 'b',
+              seq: 1,
+              sentAt: new Date(),
+            },
+          ],
+        }),
+        GrpcStatus.INVALID_ARGUMENT,
+      );
+      expect(err.metadata.field).to.match(/^records\[0\]/);
+    } finally {
+      for (const c of [gateway, gatewayGroup, messageCaller]) c.close();
+    }
+  });
+
+  it('takes the DNS SAN as the identity, else the CN', async () => {
+    const listed: [string, ServiceName][] = [
+      ['message', 'conversation'],
+      ['group', 'conversation'],
+      ['user', 'conversation'],
+      ['message', 'group'],
+      ['user', 'group'],
+    ];
+    for (const [caller, target] of listed) {
+      const client = target === 'conversation' ? conversationAs(caller) : groupAs(caller);
+      try {
+        if (target === 'conversation') {
+          await (client as ReturnType<typeof conversationAs>).recordMessages({ records: [] });
+        } else {
+          await expectGrpcError(
+            (client as ReturnType<typeof groupAs>).checkSendPermission({
+              groupId: '',
+              userId: '',
+            }),
+            GrpcStatus.INVALID_ARGUMENT,
+          );
+        }
+      } finally {
+        client.close();
+      }
+    }
+    const cnOnly = conversationAs('cn-only');
+    const sanWins = conversationAs('san-wins');
+    try {
+      await cnOnly.recordMessages({ records: [] });
+      await denied(sanWins.recordMessages({ records: [] }), 'SAN over CN');
+    } finally {
+      cnOnly.close();
+      sanWins.close();
+    }
+  });
+});
