@@ -34,7 +34,7 @@ const deps = {
         'set -e',
         'mkdir -p /run/mysqld',
         // --init-file runs one statement per line.
-        "printf '%s\\n' \"CREATE USER IF NOT EXISTS root@'%'\" \"GRANT ALL ON *.* TO root@'%' WITH GRANT OPTION\" > /tmp/init.sql",
+        "printf '%s\\n' \"CREATE USER IF NOT EXISTS root@'%';\" \"GRANT ALL ON *.* TO root@'%' WITH GRANT OPTION;\" > /tmp/init.sql",
         '[ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=root --datadir=/var/lib/mysql --auth-root-authentication-method=normal --skip-test-db > /dev/null',
         'exec mariadbd --user=root --datadir=/var/lib/mysql --bind-address=0.0.0.0 --init-file=/tmp/init.sql',
       ].join('; '),
