@@ -118,15 +118,16 @@ export function address(opts: Common<string>): Field<string> {
     kind: 'field',
     ...opts,
     parse(raw) {
-      // Several replicas on fixed addresses: a comma list of IPv4 host:port, one round_robin
-      // channel over all of them (grpc's ipv4: target); a DNS name covers the rest.
-      const one = /^[^\s:,]+:\d{1,5}$/;
+      // One host:port; dns:///host:port, which makes grpc-js resolve every address of the name (a
+      // headless Kubernetes Service) for round_robin to spread calls over; or several replicas on
+      // fixed addresses, a comma list of IPv4 host:port (one round_robin channel, grpc's ipv4:).
+      const one = /^(dns:\/\/[^\s/]*\/)?[^\s:/,]+:\d{1,5}$/;
       const ipv4 = /^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/;
       const parts = typeof raw === 'string' ? raw.split(',') : [];
       const valid = parts.length === 1 ? one.test(parts[0]!) : parts.every((p) => ipv4.test(p));
       if (!valid) {
         throw new FieldError(
-          `must be host:port, or a comma list of IPv4 host:port, got ${show(raw)}`,
+          `must be host:port, dns:///host:port or a comma list of IPv4 host:port, got ${show(raw)}`,
         );
       }
       return raw as string;

@@ -33,7 +33,7 @@ const peer = (service: ServiceName, env: string) =>
   address({
     env,
     default: `127.0.0.1:${DEFAULT_PORTS[service].grpc}`,
-    doc: `Address (host:port) of the ${service} service`,
+    doc: `Address (host:port or dns:///host:port) of the ${service} service`,
   });
 
 /**
@@ -183,6 +183,14 @@ export const schema = {
       default: 'info',
       values: ['error', 'warn', 'info', 'debug'] as const,
       doc: 'Log level',
+    }),
+  },
+  tracing: {
+    otlp_endpoint: string({
+      env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+      default: '',
+      allowEmpty: true,
+      doc: 'OTLP collector URL (e.g. http://collector:4318) for gRPC spans; off when empty',
     }),
   },
   cache: {

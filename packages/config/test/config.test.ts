@@ -103,6 +103,9 @@ describe('config', () => {
       loadConfig('user', { env: { USER_SERVICE_ADDR: '127.0.0.1:8081,127.0.0.2:8081' } }).peers
         .user,
     ).to.equal('127.0.0.1:8081,127.0.0.2:8081');
+    expect(() => loadConfig('user', { env: { USER_SERVICE_ADDR: 'dns:///nohost' } })).to.throw(
+      /peers\.user \(env USER_SERVICE_ADDR\): must be host:port, dns:\/\/\/host:port/,
+    );
     expect(() => loadConfig('user', { env: { GROUP_MAX_MEMBERS: '1' } })).to.throw(
       /group\.max_members/,
     );
@@ -114,6 +117,19 @@ describe('config', () => {
       loadConfig('message', { env: { MESSAGE_MAX_CONTENT_BYTES: '1048576' } }).message
         .max_content_bytes,
     ).to.equal(1048576);
+  });
+
+  it('takes peer addresses as host:port or as dns:/// targets (every address of the name)', () => {
+    const peers = loadConfig('user', {
+      env: {
+        USER_SERVICE_ADDR: 'dns:///user-service:8081',
+        GROUP_SERVICE_ADDR: 'dns://10.0.0.10:53/group-service.im.svc:8082',
+        MESSAGE_SERVICE_ADDR: 'message:8083',
+      },
+    }).peers;
+    expect(peers.user).to.equal('dns:///user-service:8081');
+    expect(peers.group).to.equal('dns://10.0.0.10:53/group-service.im.svc:8082');
+    expect(peers.message).to.equal('message:8083');
   });
 
   it('reports every bad value at once', () => {

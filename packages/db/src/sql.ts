@@ -1,60 +1,10 @@
 import type { Sequelize } from 'sequelize';
-import type { Transaction } from './transaction';
+import { driverPool, query, type Params, type Transaction } from './driver';
 
 /** What MySQL reports for a write. */
 export interface WriteResult {
   affectedRows: number;
   insertId: number;
-}
-
-export type Params = unknown[] | Record<string, unknown>;
-
-/** DATETIME(3) text in UTC (mysql2 would format Dates in the connection's zone). */
-export function sqlTime(date: Date): string {
-  return date.toISOString().slice(0, 23).replace('T', ' ');
-}
-
-function prepare(value: unknown): unknown {
-  if (value instanceof Date) return sqlTime(value);
-  if (Array.isArray(value)) return value.map(prepare);
-  return value;
-}
-
-function prepareParams(params: Params): Params {
-  if (Array.isArray(params)) return params.map(prepare);
-  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, prepare(v)]));
-}
-
-/** The mysql2 (callback API) connection Sequelize pools. */
-export interface DriverConnection {
-  query(
-    options: { sql: string; values: unknown; namedPlaceholders?: boolean },
-    callback: (err: Error | null, result: unknown) => void,
-  ): void;
-}
-
-export interface DriverPool {
-  getConnection(options?: object): Promise<DriverConnection>;
-  releaseConnection(connection: DriverConnection): Promise<void> | void;
-}
-
-/** Sequelize's pool of driver connections (its connection manager). */
-export function driverPool(db: Sequelize): DriverPool {
-  return (db as unknown as { connectionManager: DriverPool }).connectionManager;
-}
-
-/** One statement on a driver connection. */
-export function query(conn: DriverConnection, sql: string, params: Params): Promise<unknown> {
-  return new Promise((resolve, reject) =>
-    conn.query(
-      {
-        sql,
-        values: prepareParams(params),
-        namedPlaceholders: !Array.isArray(params),
-      },
-      (err, result) => (err ? reject(err) : resolve(result)),
-    ),
-  );
 }
 
 const statements = new WeakMap<Sequelize, number>();

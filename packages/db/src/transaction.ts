@@ -1,6 +1,6 @@
 import type { Sequelize } from 'sequelize';
 import { isDeadlock } from './errors';
-import { driverPool, query, type DriverConnection } from './sql';
+import { driverPool, query, type Transaction } from './driver';
 
 export interface TransactionOptions {
   /** Extra attempts after a deadlock or lock-wait timeout (InnoDB rolled the whole txn back). */
@@ -10,11 +10,6 @@ export interface TransactionOptions {
    * unset). READ COMMITTED takes no gap locks, for writers that must never deadlock on them.
    */
   isolation?: 'READ COMMITTED' | 'REPEATABLE READ';
-}
-
-/** An open transaction: pass it to select/execute to run statements inside it. */
-export interface Transaction {
-  readonly connection: DriverConnection;
 }
 
 /**

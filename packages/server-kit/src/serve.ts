@@ -2,6 +2,7 @@ import { ConfigError, loadConfig, type Config, type ServiceName } from '@im-repo
 import { createLogger, type Logger } from './logger';
 import { createMetrics, startMetricsServer, type GrpcMetrics } from './metrics';
 import type { GrpcServer } from './server';
+import { flushTracing } from './tracing-state';
 
 export interface ServeContext {
   config: Config;
@@ -45,6 +46,7 @@ export async function serve(
   }
   const ctx = createServeContext(config);
   const { logger, metrics } = ctx;
+  exitOnFatalErrors(logger);
   try {
     const running = await start(ctx);
     const port = await running.server.listen(config.server.port, config.server.host);
@@ -64,6 +66,7 @@ export async function serve(
       await metricsServer.close();
       await running.server.shutdown();
       await running.close();
+      await flushTracing();
       logger.info('stopped');
       // Let winston flush its last lines.
       setImmediate(() => process.exit(0));
@@ -74,4 +77,26 @@ export async function serve(
     logger.error('start failed', { error: err instanceof Error ? err.message : String(err) });
     setImmediate(() => process.exit(1));
   }
+}
+
+/**
+ * An uncaught exception or unhandled rejection leaves the process in an unknown state: log it as
+ * one JSON line (with the stack) like every other line, then exit 1 so the supervisor restarts
+ * it. The exit waits for the last spans and for winston to write its queued lines (at most 3 s).
+ */
+function exitOnFatalErrors(logger: Logger): void {
+  let exiting = false;
+  const fatal = (kind: string, reason: unknown) => {
+    if (exiting) return;
+    exiting = true;
+    const err = reason instanceof Error ? reason : new Error(String(reason));
+    logger.error(kind, { error: err.message, stack: err.stack });
+    setTimeout(() => process.exit(1), 3000).unref();
+    void flushTracing(2000).then(() => {
+      logger.on('finish', () => process.exit(1));
+      logger.end();
+    });
+  };
+  process.on('uncaughtException', (err) => fatal('uncaught exception', err));
+  process.on('unhandledRejection', (reason) => fatal('unhandled rejection', reason));
 }

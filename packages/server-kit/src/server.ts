@@ -83,6 +83,9 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
   const server = new Server({
     'grpc.max_receive_message_length': 8 * 1024 * 1024,
     'grpc.enable_channelz': 0,
+    // GOAWAY after about 5 minutes (grpc-js adds jitter): calls in flight and streams go on, and
+    // clients reconnect and re-resolve, so round_robin over dns:/// targets finds new replicas.
+    'grpc.max_connection_age_ms': 5 * 60_000,
     ...(options.keepalive
       ? {
           'grpc.keepalive_time_ms': options.keepalive.timeMs,

@@ -584,4 +584,59 @@ describe('server-kit', () => {
     expect(err?.code).to.equal(GrpcStatus.UNAVAILABLE);
     after.close();
   });
+
+  for (const [kind, what] of [
+    ['exception', 'uncaught exception'],
+    ['rejection', 'unhandled rejection'],
+  ] as const) {
+    it(`logs an ${what} as one JSON line with its stack, then exits 1`, async function () {
+      this.timeout(30_000);
+      const port = await freePort();
+      const child = spawn(
+        process.execPath,
+        ['-r', 'tsx/cjs', join(__dirname, 'fixtures', 'slow-server.ts')],
+        {
+          env: {
+            ...process.env,
+            SERVER_PORT: String(port),
+            METRICS_PORT: '0',
+            SERVER_HOST: '127.0.0.1',
+            LOG_LEVEL: 'info',
+            CONFIG_FILE: '',
+            FAIL: kind,
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += String(d)));
+      child.stderr.on('data', (d) => (stderr += String(d)));
+      const exited = new Promise<number | null>((resolve) =>
+        child.on('exit', (code) => resolve(code)),
+      );
+      await waitFor(() => stdout.includes('"listening"'), {
+        timeoutMs: 20_000,
+        what: 'the child to listen',
+      });
+      const client = createUserServiceClient(`127.0.0.1:${port}`, { maxAttempts: 1 });
+      await client.getUser({ userId: 'x' }).catch(() => undefined);
+      client.close();
+      expect(await exited).to.equal(1);
+      const fatal = stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, string>)
+        .find((entry) => entry.message === what);
+      expect(fatal, stdout).to.not.equal(undefined);
+      expect(fatal!.level).to.equal('error');
+      expect(fatal!.service).to.equal('user');
+      expect(fatal!.error).to.equal(
+        kind === 'exception' ? 'boom outside a call' : 'nobody awaits this',
+      );
+      expect(fatal!.stack).to.contain('slow-server.ts');
+      // Nothing but the JSON lines: Node's own crash report would go to stderr.
+      expect(stderr).to.equal('');
+    });
+  }
 });

@@ -1,3 +1,4 @@
+import './tracing';
 import { serve } from '@im-repo/server-kit';
 import { createServer, openPresenceDeps } from './server';
 

@@ -23,6 +23,10 @@ const argDefault = (instructions: Instruction[], name: string) =>
     .find(([n]) => n === name)?.[1];
 
 describe('infra/Dockerfile (static)', () => {
+  it('needs no frontend image from a registry (no `# syntax=` line)', () => {
+    expect(readRepoFile('infra', 'Dockerfile')).to.not.match(/^#\s*syntax\s*=/m);
+  });
+
   it('takes SERVICE as a build arg without a default and ends in that service stage', () => {
     expect(file.globalArgs.map((a) => a.args)).to.include('SERVICE');
     expect(file.stages[file.stages.length - 1]!.from).to.equal('service-${SERVICE}');
@@ -96,10 +100,10 @@ describe('infra/Dockerfile (static)', () => {
     );
   });
 
-  it('runs on node:20-slim as a numeric non-root user, with the gRPC health check and the services start command', () => {
+  it('runs on the Node LTS (node:26-slim) as a numeric non-root user, with the gRPC health check and the services start command', () => {
     const runtime = stageNamed(file, 'runtime');
     expect(runtime.from).to.equal('${NODE_IMAGE}');
-    expect(argDefault(file.globalArgs, 'NODE_IMAGE')).to.equal('node:20-slim');
+    expect(argDefault(file.globalArgs, 'NODE_IMAGE')).to.equal('node:26-slim');
     const ins = (k: string) => runtime.instructions.filter((i) => i.keyword === k);
     const [user] = ins('USER').map((i) => i.args);
     expect(user).to.match(/^\d+:\d+$/);
@@ -127,9 +131,11 @@ describe('infra/Dockerfile (static)', () => {
 
   it('is what `make docker-build` builds, for the same services', () => {
     const makefile = readRepoFile('Makefile');
+    // With BuildKit (RUN --mount), one image per service, tagged as compose and k8s expect.
     expect(makefile).to.include(
-      'docker build -f infra/Dockerfile --build-arg SERVICE=$$s -t im-repo/$$s-service:latest .',
+      'DOCKER_BUILDKIT=1 docker build -f infra/Dockerfile --build-arg SERVICE=$$s',
     );
+    expect(makefile).to.include('-t im-repo/$$s-service:latest .');
     const listed = /^SERVICES := (.+)$/m.exec(makefile)![1]!.trim().split(/\s+/);
     expect(listed).to.deep.equal([...SERVICES]);
   });

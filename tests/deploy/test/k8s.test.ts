@@ -109,7 +109,7 @@ describe(`infra/k8s kustomize base (${kubectl ? 'rendered by kubectl kustomize' 
     expect(Object.keys(data).filter((k) => !envNames.has(k))).to.deep.equal([]);
     for (const service of SERVICES) {
       const env = `${service.toUpperCase()}_SERVICE_ADDR`;
-      expect(data[env], env).to.equal(`${service}-service:${DEFAULT_PORTS[service].grpc}`);
+      expect(data[env], env).to.equal(`dns:///${service}-service:${DEFAULT_PORTS[service].grpc}`);
     }
   });
 
@@ -187,7 +187,7 @@ describe(`infra/k8s kustomize base (${kubectl ? 'rendered by kubectl kustomize' 
         for (const e of env) if (typeof e.value === 'string') vars[String(e.name)] = e.value;
         const config = loadConfig(service, { env: vars, file: '' });
         expect(config.server.port).to.equal(ports.grpc);
-        expect(config.peers.user).to.equal(`user-service:${DEFAULT_PORTS.user.grpc}`);
+        expect(config.peers.user).to.equal(`dns:///user-service:${DEFAULT_PORTS.user.grpc}`);
       });
 
       it('probes the gRPC port: start-up and readiness through grpc.health.v1, liveness by TCP', () => {
@@ -197,6 +197,8 @@ describe(`infra/k8s kustomize base (${kubectl ? 'rendered by kubectl kustomize' 
         // Health follows MySQL/Redis; liveness must not, or an outage restarts every pod.
         expect(at(c, 'livenessProbe', 'tcpSocket', 'port')).to.equal(ports.grpc);
         const svc = find('Service', name);
+        // Headless, so a peer's dns:/// channel sees every pod and round_robin spreads calls.
+        expect(at(svc, 'spec', 'clusterIP')).to.equal('None');
         expect(
           at<Json[]>(svc, 'spec', 'ports').map((p) => [p.name, p.port, p.targetPort]),
         ).to.deep.equal([
