@@ -282,7 +282,10 @@ describe('chaos: faults under closed-loop load', function () {
       await replica.start();
     });
     process.stdout.write(`      SIGTERM to exit: ${exitSeconds.toFixed(2)} s\n`);
-    expect(load.stats.failedAttempts, 'sends that failed during the drain').to.equal(0);
+    // Calls the drain cut (UNAVAILABLE, CANCELLED) must be none; a client deadline passing on
+    // a loaded machine is slowness, not the drain (the exit time below catches a stalled one).
+    const slow = load.stats.errorCodes.get('DEADLINE_EXCEEDED') ?? 0;
+    expect(load.stats.failedAttempts - slow, 'sends the drain failed').to.equal(0);
     expect(exitSeconds, 'exit waited for the shutdown deadline').to.be.below(
       SHUTDOWN_TIMEOUT_MS / 1000 / 2,
     );
