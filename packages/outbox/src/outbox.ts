@@ -37,6 +37,7 @@ export interface OutboxOptions {
 interface Topic {
   handler: OutboxHandler;
   inline: boolean;
+  ordered: boolean;
   /** Process clock: local pacing of the inline attempts only, never stored. */
   skipInlineUntil: number;
 }
@@ -97,7 +98,12 @@ export class Outbox {
   /** Who delivers a topic's rows. Register every topic before start() and enqueue(). */
   register(topic: string, handler: OutboxHandler, options: TopicOptions = {}): void {
     if (this.topics.has(topic)) throw new Error(`outbox topic ${topic} is registered twice`);
-    this.topics.set(topic, { handler, inline: options.inline ?? true, skipInlineUntil: 0 });
+    this.topics.set(topic, {
+      handler,
+      inline: options.inline ?? true,
+      ordered: options.ordered ?? true,
+      skipInlineUntil: 0,
+    });
   }
 
   /**
@@ -165,7 +171,13 @@ export class Outbox {
   }
 
   private async deliverInline(rows: OutboxRow[]): Promise<void> {
-    const blocked = await this.store.keysWithOlderRows(rows, this.delivered);
+    // Only ordered topics wait for older rows of their key; the others go at once, so another
+    // replica's pending rows never delay them (read-your-writes across replicas).
+    const ordered = rows.filter((r) => this.topics.get(r.topic)?.ordered !== false);
+    const blocked =
+      ordered.length > 0
+        ? await this.store.keysWithOlderRows(ordered, this.delivered)
+        : new Set<string>();
     const ready = rows.filter((r) => !blocked.has(keyId(r)));
     const waiting = rows.filter((r) => blocked.has(keyId(r)));
     if (waiting.length > 0) {

@@ -43,6 +43,12 @@ export type OutboxHandler = (
 export interface TopicOptions {
   /** Deliver right after commit (default true); false leaves every row to the drainer. */
   inline?: boolean;
+  /**
+   * Keep each key's rows in commit order on the inline path too (default true). false for
+   * idempotent, order-independent deliveries: their inline attempt never waits behind another
+   * replica's pending rows of the key (the drainer still sends a key's rows in order).
+   */
+  ordered?: boolean;
 }
 
 /** Structured warnings (winston's Logger fits). */

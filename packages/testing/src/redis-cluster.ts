@@ -19,6 +19,20 @@ export interface LocalRedisCluster {
  * machine), so code that claims to work on Cluster is tested on one. Nothing is persisted.
  */
 export async function startRedisCluster(): Promise<LocalRedisCluster> {
+  // A free port (or its bus port, +10000) can be taken by another suite between the pick and
+  // redis-server's bind; that node exits at once, and new ports are tried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnFreePorts();
+    } catch (err) {
+      if (!(err instanceof NodeExited) || attempt >= 5) throw err;
+    }
+  }
+}
+
+class NodeExited extends Error {}
+
+async function startOnFreePorts(): Promise<LocalRedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'im-redis-cluster-'));
   const ports: number[] = [];
   for (let i = 0; i < 3; i++) {
@@ -60,7 +74,8 @@ export async function startRedisCluster(): Promise<LocalRedisCluster> {
     // A loaded machine (suites run in parallel) can take seconds to start three servers.
     for (const [n, port] of ports.entries()) {
       for (let i = 0; ; i++) {
-        if (children[n]!.exitCode !== null) throw new Error(`redis-server on port ${port} exited`);
+        if (children[n]!.exitCode !== null)
+          throw new NodeExited(`redis-server on port ${port} exited`);
         try {
           execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'pipe' });
           break;

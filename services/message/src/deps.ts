@@ -74,7 +74,8 @@ export async function openMessageDeps({
     logger,
     registry: metrics.registry,
   });
-  outbox.register(RECORDS_TOPIC, recordsHandler(conversations, messageMetrics));
+  // RecordMessages is idempotent and order-independent: no replica's record waits for another's.
+  outbox.register(RECORDS_TOPIC, recordsHandler(conversations, messageMetrics), { ordered: false });
   const events = await openEvents(config, 'message', logger, metrics.registry);
   if (events) outbox.register(EVENTS_TOPIC, events.handler);
   const domain = new MessageDomain(

@@ -24,10 +24,11 @@ describe('head cache on Redis Cluster', function () {
   let svc: MessageInstance;
 
   before(async () => {
-    [env, cluster, peers] = await Promise.all([
-      createTestEnvironment('message-cluster'),
-      startRedisCluster(),
-      startPeers(),
+    // Assigned one by one, so after() stops whatever started even when another part failed.
+    await Promise.all([
+      createTestEnvironment('message-cluster').then((e) => (env = e)),
+      startRedisCluster().then((c) => (cluster = c)),
+      startPeers().then((p) => (peers = p)),
     ]);
     svc = await startMessageService(env, peers, { redis: { cluster_nodes: cluster.nodes } });
   });

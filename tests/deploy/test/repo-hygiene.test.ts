@@ -16,12 +16,15 @@ function sources(dir: string): string[] {
   });
 }
 
-/** The relative imports of a module, resolved to files (type-only imports included). */
+/**
+ * The relative imports of a module that exist at run time, resolved to files. Type-only imports
+ * are left out: they are erased by tsc, so they cannot make a load-order cycle.
+ */
 function relativeImports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  const targets = [...text.matchAll(/(?:import|export)[^'";]*?from\s+'(\.[^']+)'/g)].map(
-    (m) => m[1]!,
-  );
+  const targets = [
+    ...text.matchAll(/(?:import|export)(?!\s+type\s)[^'";]*?from\s+'(\.[^']+)'/g),
+  ].map((m) => m[1]!);
   return targets
     .map((spec) => resolve(dirname(file), spec))
     .map((base) =>
