@@ -130,7 +130,8 @@ if [ "${IMAGES_NODE:-lts}" = lts ] && [ -n "$lts_major" ] && [ "$(uname -m)" = x
 fi
 [ -n "$NODE_BIN" ] || NODE_BIN=$(command -v node)
 NODE_VERSION=$("$NODE_BIN" --version)
-[ -n "${IMAGES_SKIP_BUILD:-}" ] || BASE="im-repo-test/node-base:${NODE_VERSION#v}"
+# The suffix names the base's recipe: a changed recipe gets a new image, not a stale cached one.
+[ -n "${IMAGES_SKIP_BUILD:-}" ] || BASE="im-repo-test/node-base:${NODE_VERSION#v}-r2"
 if ! "${DOCKER[@]}" image inspect "$BASE" >/dev/null 2>&1; then
   command -v debootstrap >/dev/null 2>&1 || skip "debootstrap is missing (apt-get install debootstrap)"
   . /etc/os-release
@@ -138,7 +139,8 @@ if ! "${DOCKER[@]}" image inspect "$BASE" >/dev/null 2>&1; then
   mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
   rootfs="$WORK/rootfs"
   log "debootstrap --variant=minbase $suite, with Node $NODE_VERSION"
-  debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >"$WORK/debootstrap.log" 2>&1 || {
+  # libatomic1: Node's own binaries from 24 on link it (the official images carry it too).
+  debootstrap --variant=minbase --include=libatomic1 "$suite" "$rootfs" "$mirror" >"$WORK/debootstrap.log" 2>&1 || {
     tail -n 20 "$WORK/debootstrap.log"
     exit 1
   }
