@@ -83,7 +83,7 @@ describe('documentation links', () => {
     });
   }
 
-  it('nothing points at ../shared or at an API.md that is not docs/API.md', () => {
+  it('nothing points outside the clone (the team design folder) or at an API.md that is not docs/API.md', () => {
     const texts = [
       ...markdownFiles,
       ...files(join(repoRoot, 'proto'), (n) => n.endsWith('.proto')),
