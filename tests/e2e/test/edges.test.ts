@@ -106,10 +106,11 @@ describe('edges (all five services, real MariaDB and Redis)', function () {
       });
       expect(conversation).to.include({ unreadCount: 0, pinned: true, muted: true });
 
+      // The sends raced, so a's last message holds whichever seq its batch gave it.
       const recalled = await c().message.recallMessage({
         operatorId: a,
         conversationId: cid,
-        seq: 3,
+        seq: sent[3].message!.seq,
       });
       expect(recalled.message!.status).to.equal(MessageStatus.MESSAGE_STATUS_RECALLED);
       await c().conversation.hideConversation({ userId: a, conversationId: cid });
