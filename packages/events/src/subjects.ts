@@ -17,6 +17,8 @@ export const EVENT_KINDS: Record<EventCase, { field: number; path: string }> = {
   memberUpdated: { field: 19, path: 'group.member_updated' },
   userRegistered: { field: 20, path: 'user.registered' },
   userUpdated: { field: 21, path: 'user.updated' },
+  conversationCleared: { field: 22, path: 'conversation.cleared' },
+  userDeleted: { field: 23, path: 'user.deleted' },
 };
 
 /** Subject path by oneof field number. */

@@ -139,7 +139,8 @@ export function createMessageHandlers(
         limit,
         descending: req.descending,
       });
-      return { messages: messages.map(toProto), maxSeq };
+      // Nothing is hidden yet (no cleared history, no retention): every seq from 1 is readable.
+      return { messages: messages.map(toProto), maxSeq, minSeq: 1 };
     },
 
     async getMaxSeqs(req) {
@@ -152,6 +153,10 @@ export function createMessageHandlers(
       const seqOnly = conversationIds('max_seq_only_ids', req.maxSeqOnlyIds, MAX_SEQ_ONLY_IDS);
       const { heads, maxSeqs } = await domain.conversationHeads(ids, seqOnly);
       return { heads: heads.map(headToProto), maxSeqs: Object.fromEntries(maxSeqs) };
+    },
+
+    async clearHistory() {
+      throw new Error('TEMP-v1.2: ClearHistory is being built');
     },
 
     async getConversationHeadsAt(req) {

@@ -82,5 +82,9 @@ export function createUserHandlers(domain: UserDomain): ServiceHandlers<typeof U
       await domain.changePassword(userId, req.oldPassword, req.newPassword);
       return {};
     },
+
+    async deleteUser() {
+      throw new Error('TEMP-v1.2: DeleteUser is being built');
+    },
   };
 }
