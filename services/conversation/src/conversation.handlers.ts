@@ -3,6 +3,7 @@ import { type ServiceHandlers, validate } from '@im-repo/server-kit';
 import type { ConversationDomain } from './conversation.domain';
 import type { ConversationView } from './conversation.types';
 import {
+  clearedRecords,
   decodeListToken,
   encodeListToken,
   messageRecords,
@@ -98,6 +99,11 @@ export function createConversationHandlers(
 
     async removeParticipants(req) {
       await domain.removeParticipants(removedParticipants(req));
+      return {};
+    },
+
+    async recordCleared(req) {
+      await domain.recordCleared(clearedRecords(req.records));
       return {};
     },
   };

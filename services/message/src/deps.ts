@@ -11,13 +11,16 @@ import {
   type ServeContext,
 } from '@im-repo/server-kit';
 import { monotonicFactory } from 'ulid';
+import { CLEARED_TOPIC, clearedHandler } from './cleared-outbox';
 import { HeadCache } from './head-cache';
+import { HistoryRepository } from './history.repository';
 import { MessageDomain } from './message.domain';
 import { createMessageMetrics, type MessageMetrics } from './message.metrics';
 import { createGroupAccess, createUserDirectory } from './message.peers';
 import { MessageRepository } from './message.repository';
 import { migrations } from './migrations';
 import { RECORDS_TOPIC, recordsHandler } from './record-outbox';
+import { RETENTION_DEFAULTS, RetentionJob } from './retention.job';
 import type { SendBatcher } from './send-batcher';
 
 export interface MessageDeps {
@@ -32,6 +35,7 @@ export interface MessageDeps {
   batcher: SendBatcher;
   outbox: Outbox;
   domain: MessageDomain;
+  retention: RetentionJob;
   close(): Promise<void>;
 }
 
@@ -76,6 +80,15 @@ export async function openMessageDeps({
   });
   // RecordMessages is idempotent and order-independent: no replica's record waits for another's.
   outbox.register(RECORDS_TOPIC, recordsHandler(conversations, messageMetrics), { ordered: false });
+  // Floors only rise and the conversation service keeps the highest: no order needed either.
+  outbox.register(CLEARED_TOPIC, clearedHandler(conversations), { ordered: false });
+  const history = new HistoryRepository(sequelize);
+  const retention = new RetentionJob(history, repository, heads, {
+    ...RETENTION_DEFAULTS,
+    retentionSeconds: config.message.retention_seconds,
+    logger,
+    registry: metrics.registry,
+  });
   const events = await openEvents(config, 'message', logger, metrics.registry);
   if (events) outbox.register(EVENTS_TOPIC, events.handler);
   const domain = new MessageDomain(
@@ -99,9 +112,12 @@ export async function openMessageDeps({
       metrics: messageMetrics,
       logger,
       events: events !== undefined,
+      history,
+      retention,
     },
   );
   outbox.start();
+  retention.start();
 
   return {
     config,
@@ -115,7 +131,9 @@ export async function openMessageDeps({
     batcher: domain.batcher,
     outbox,
     domain,
+    retention,
     async close() {
+      await retention.stop();
       await domain.close();
       await outbox.stop();
       await events?.close();

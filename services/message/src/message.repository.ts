@@ -362,7 +362,8 @@ export class MessageRepository {
   }
 
   /**
-   * Messages of [beginSeq, endSeq] (endSeq already resolved), at most limit of them, and only
+   * Unexpired messages of [beginSeq, endSeq] (endSeq already resolved), at most limit of them
+   * (a batch the retention job commits meanwhile is skipped, not shown empty), and only
    * as many as fit in size.maxBytes counting size.perMessage on top of each content (always at
    * least one). Sizes are summed in SQL, so contents that would not fit never leave MySQL.
    */
@@ -377,7 +378,7 @@ export class MessageRepository {
          SELECT seq, SUM(bytes) OVER (ORDER BY seq ${order}) AS total,
                 ROW_NUMBER() OVER (ORDER BY seq ${order}) AS n
          FROM (SELECT seq, LENGTH(content) + ? AS bytes FROM messages
-               WHERE conversation_id = ? AND seq BETWEEN ? AND ?
+               WHERE conversation_id = ? AND seq BETWEEN ? AND ? AND status <> ?
                ORDER BY seq ${order} LIMIT ?) r
        ) w
        JOIN messages m ON m.conversation_id = ? AND m.seq = w.seq
@@ -388,6 +389,7 @@ export class MessageRepository {
         range.conversationId,
         range.beginSeq,
         range.endSeq,
+        MessageStatus.EXPIRED,
         range.limit,
         range.conversationId,
         size.maxBytes,
