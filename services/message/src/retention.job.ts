@@ -79,6 +79,7 @@ export class RetentionJob {
 
   /** One pass: expires everything past the window it can claim. Returns the seqs it expired. */
   runOnce(): Promise<number> {
+    if (!this.enabled) return Promise.resolve(0);
     this.pass ??= this.expireAll().finally(() => {
       this.pass = undefined;
     });
