@@ -68,6 +68,9 @@ describe('chaos 10: retention on (its own cluster)', function () {
     this.timeout(600_000);
     const sent: Sent[] = [];
     let n = 0;
+    let retried = 0;
+    let killedAt = 0;
+    let resumedIn = 0;
     const tag = `k${Date.now().toString(36)}`;
     /** A send retried with its client_msg_id until acknowledged, as a real client does. */
     const send = async (k: number) => {
@@ -82,7 +85,12 @@ describe('chaos 10: retention on (its own cluster)', function () {
         // 2 KiB, so each retention batch erases a real amount of content.
         content: Buffer.from(clientMsgId.padEnd(2048, '.')),
       };
-      const { message } = await retrying('send', () => clients.message.sendMessage(request));
+      let attempts = 0;
+      const { message } = await retrying('send', () => {
+        attempts++;
+        return clients.message.sendMessage(request);
+      });
+      if (attempts > 1) retried++;
       sent.push({ request, message: message! });
     };
 
@@ -121,6 +129,7 @@ describe('chaos 10: retention on (its own cluster)', function () {
         },
       );
       await victim.proc!.kill();
+      killedAt = Date.now();
       step(`10: kill -9 of ${victim.name} after it expired ${beforeKill} seqs`);
       await sleep(3000);
       await victim.start();
@@ -155,7 +164,8 @@ describe('chaos 10: retention on (its own cluster)', function () {
         },
         { timeoutMs: EXPIRY_BOUND_MS, intervalMs: 500, what: 'the backlog to expire' },
       );
-      step('10: backlog expired; checking what remains');
+      resumedIn = (Date.now() - killedAt) / 1000;
+      step(`10: backlog expired ${resumedIn.toFixed(1)} s after the kill; checking what remains`);
     } finally {
       trickling = false;
       await trickle;
@@ -241,8 +251,9 @@ describe('chaos 10: retention on (its own cluster)', function () {
       });
     }
     const line =
-      `chaos 10 kill-9-mid-retention: sent=${sent.length} remaining=${remaining}` +
-      ` expired=${sent.length - remaining}`;
+      `chaos 10 kill-9-mid-retention: acknowledged=${sent.length} retried=${retried}` +
+      ` remaining=${remaining} expired=${sent.length - remaining}` +
+      ` backlog_expired_after_kill=${resumedIn.toFixed(1)}s`;
     process.stdout.write(`      ${line}\n`);
   });
 });
