@@ -41,7 +41,9 @@ describe('RecordCleared (internal): cleared rows', () => {
     const cid = `si_${a}_${b}`;
     const records = [stack.messages.send(b, 'single', a), stack.messages.send(b, 'single', a)];
     await stack.client.recordMessages({ records });
-    await stack.client.recordCleared({ records: [{ userId: a, conversationId: cid, clearedSeq: 2 }] });
+    await stack.client.recordCleared({
+      records: [{ userId: a, conversationId: cid, clearedSeq: 2 }],
+    });
     const { conversation } = await stack.client.getConversation({ userId: a, conversationId: cid });
     expect(conversation).to.deep.include({ maxSeq: 2, readSeq: 2, unreadCount: 0 });
     expect(conversation!.lastMessage).to.equal(undefined);
@@ -74,7 +76,9 @@ describe('RecordCleared (internal): cleared rows', () => {
     const [a, b] = pair();
     const cid = `si_${a}_${b}`;
     const records = [stack.messages.send(b, 'single', a), stack.messages.send(b, 'single', a)];
-    await stack.client.recordCleared({ records: [{ userId: a, conversationId: cid, clearedSeq: 2 }] });
+    await stack.client.recordCleared({
+      records: [{ userId: a, conversationId: cid, clearedSeq: 2 }],
+    });
     await stack.client.recordMessages({ records });
     const { conversation } = await stack.client.getConversation({ userId: a, conversationId: cid });
     expect(conversation).to.deep.include({

@@ -1,8 +1,5 @@
 import type { NewOutboxRow, OutboxHandler } from '@im-repo/outbox';
-import {
-  ClearedRecord,
-  type ConversationServicePromiseClient,
-} from '@im-repo/proto/conversation';
+import { ClearedRecord, type ConversationServicePromiseClient } from '@im-repo/proto/conversation';
 
 /** The outbox topic of ConversationService.RecordCleared: one row per floor that moved. */
 export const CLEARED_TOPIC = 'conversation.cleared-records';
@@ -11,7 +8,11 @@ export const CLEARED_TOPIC = 'conversation.cleared-records';
  * A ClearHistory's outbox row, keyed by the user: the conversation service makes their row read
  * up to the floor and stops showing the messages at or below it as its last message.
  */
-export function clearedRow(userId: string, conversationId: string, clearedSeq: number): NewOutboxRow {
+export function clearedRow(
+  userId: string,
+  conversationId: string,
+  clearedSeq: number,
+): NewOutboxRow {
   return {
     topic: CLEARED_TOPIC,
     key: userId,

@@ -209,7 +209,11 @@ export class MessageDomain {
         ? h
         : {
             ...h,
-            lastMessage: { ...h.lastMessage, status: MessageStatus.EXPIRED, content: Buffer.alloc(0) },
+            lastMessage: {
+              ...h.lastMessage,
+              status: MessageStatus.EXPIRED,
+              content: Buffer.alloc(0),
+            },
             lastMessageTruncated: false,
           },
     );

@@ -109,7 +109,7 @@ export class RetentionJob {
       this.clockOffsetMs = now.getTime() - Date.now();
       let progressed = false;
       for (const c of candidates) {
-        for (let range: ExpiredRange | null; !this.stopped; ) {
+        for (let range: ExpiredRange | null; !this.stopped;) {
           range = await this.history.expireBatch(c.conversationId, c.upToSeq, batchSize);
           if (!range) break;
           progressed = true;

@@ -105,7 +105,8 @@ describe('ClearHistory: one user’s floor', () => {
   });
 
   it('hides seqs up to max_seq from that user only; min_seq moves; newer messages show', async () => {
-    for (let i = 0; i < 5; i++) await svc.client.sendMessage(textSend(i % 2 ? x : y, i % 2 ? y : x));
+    for (let i = 0; i < 5; i++)
+      await svc.client.sendMessage(textSend(i % 2 ? x : y, i % 2 ? y : x));
     expect(await clear(x, single)).to.deep.equal({ clearedSeq: 5 });
 
     const mine = await pull({});

@@ -215,9 +215,9 @@ describe('retention: MESSAGE_RETENTION_SECONDS (two replicas running the job)', 
     expect(last.map((r) => r.seq)).to.deep.equal(last.map((_, k) => k + 1));
     // Expired rows are a prefix: a watermark, never a hole.
     const firstLive = last.findIndex((r) => r.status !== MessageStatus.MESSAGE_STATUS_EXPIRED);
-    expect(last.slice(firstLive === -1 ? last.length : firstLive).map((r) => r.status)).to.not.include(
-      MessageStatus.MESSAGE_STATUS_EXPIRED,
-    );
+    expect(
+      last.slice(firstLive === -1 ? last.length : firstLive).map((r) => r.status),
+    ).to.not.include(MessageStatus.MESSAGE_STATUS_EXPIRED);
   });
 });
 

@@ -69,8 +69,8 @@ describe('chaos 10: retention on (its own cluster)', function () {
     const sent: Sent[] = [];
     let n = 0;
     let retried = 0;
-    let killedAt = 0;
-    let resumedIn = 0;
+    let killedAt: number | undefined;
+    let resumedIn: number | undefined;
     const tag = `k${Date.now().toString(36)}`;
     /** A send retried with its client_msg_id until acknowledged, as a real client does. */
     const send = async (k: number) => {
@@ -164,7 +164,7 @@ describe('chaos 10: retention on (its own cluster)', function () {
         },
         { timeoutMs: EXPIRY_BOUND_MS, intervalMs: 500, what: 'the backlog to expire' },
       );
-      resumedIn = (Date.now() - killedAt) / 1000;
+      resumedIn = (Date.now() - killedAt!) / 1000;
       step(`10: backlog expired ${resumedIn.toFixed(1)} s after the kill; checking what remains`);
     } finally {
       trickling = false;
@@ -253,7 +253,7 @@ describe('chaos 10: retention on (its own cluster)', function () {
     const line =
       `chaos 10 kill-9-mid-retention: acknowledged=${sent.length} retried=${retried}` +
       ` remaining=${remaining} expired=${sent.length - remaining}` +
-      ` backlog_expired_after_kill=${resumedIn.toFixed(1)}s`;
+      ` backlog_expired_after_kill=${resumedIn!.toFixed(1)}s`;
     process.stdout.write(`      ${line}\n`);
   });
 });

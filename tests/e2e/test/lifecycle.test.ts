@@ -50,7 +50,11 @@ function helpers(stack: () => Stack) {
       return conversation!;
     },
     async listed(userId: string, conversationId: string) {
-      const page = await c().conversation.listConversations({ userId, pageSize: 200, pageToken: '' });
+      const page = await c().conversation.listConversations({
+        userId,
+        pageSize: 200,
+        pageToken: '',
+      });
       return {
         row: page.conversations.find((x) => x.conversationId === conversationId),
         totalUnread: page.totalUnread,
@@ -94,7 +98,10 @@ describe('ClearHistory through the real services', function () {
     const before = await h.row(a, cid);
     expect(before).to.deep.include({ maxSeq: 3, unreadCount: 2 });
 
-    const { clearedSeq } = await stack.clients.message.clearHistory({ userId: a, conversationId: cid });
+    const { clearedSeq } = await stack.clients.message.clearHistory({
+      userId: a,
+      conversationId: cid,
+    });
     expect(clearedSeq).to.equal(3);
     // Read-your-writes: the row follows as soon as ClearHistory returned.
     const cleared = await h.row(a, cid);
@@ -105,7 +112,9 @@ describe('ClearHistory through the real services', function () {
     const listed = await h.listed(a, cid);
     expect(listed.row).to.deep.equal(cleared);
     expect(listed.totalUnread).to.equal(0);
-    expect((await stack.clients.conversation.getTotalUnread({ userId: a })).totalUnread).to.equal(0);
+    expect((await stack.clients.conversation.getTotalUnread({ userId: a })).totalUnread).to.equal(
+      0,
+    );
 
     // Nobody else is affected.
     const theirs = await h.row(b, cid);
@@ -235,7 +244,9 @@ describe('conversation.cleared on NATS JetStream (the run’s own prefix and str
     const b = await h.register('eb');
     const cid = singleConversationId(a, b);
     // Nothing to clear yet: the floor stays 0, nothing is emitted.
-    expect(await stack.clients.message.clearHistory({ userId: a, conversationId: cid })).to.deep.equal({
+    expect(
+      await stack.clients.message.clearHistory({ userId: a, conversationId: cid }),
+    ).to.deep.equal({
       clearedSeq: 0,
     });
     await h.send(a, b);
