@@ -4,6 +4,8 @@ import { ContentType, ConversationType, type Message } from '@im-repo/proto/mess
 import {
   createTestEnvironment,
   createTestEvents,
+  decodeGrpcError,
+  GrpcStatus,
   waitFor,
   type StoredEvent,
   type TestEnvironment,
@@ -127,6 +129,53 @@ describe('ClearHistory through the real services', function () {
     expect(after).to.deep.include({ maxSeq: 4, unreadCount: 1 });
     expect(after.lastMessage).to.deep.equal(newer);
     expect((await h.pull(a, cid)).messages).to.deep.equal([newer]);
+  });
+
+  it('works on a dismissed group for its members; a former member is refused like PullMessages', async () => {
+    const owner = await h.register('go');
+    const member = await h.register('gm');
+    const leaver = await h.register('gl');
+    const { group } = await stack.clients.group.createGroup({
+      groupId: '',
+      ownerId: owner,
+      name: 'clear',
+      avatarUrl: '',
+      intro: '',
+      memberIds: [member, leaver],
+    });
+    const cid = `sg_${group!.groupId}`;
+    await stack.clients.message.sendMessage({
+      clientMsgId: `g-${cid}`,
+      senderId: owner,
+      conversationType: ConversationType.CONVERSATION_TYPE_GROUP,
+      recipientId: group!.groupId,
+      contentType: ContentType.CONTENT_TYPE_TEXT,
+      content: Buffer.from('before the end'),
+    });
+    await stack.clients.group.leaveGroup({ userId: leaver, groupId: group!.groupId });
+    await stack.clients.group.dismissGroup({ operatorId: owner, groupId: group!.groupId });
+    expect(
+      await stack.clients.message.clearHistory({ userId: member, conversationId: cid }),
+    ).to.deep.equal({ clearedSeq: 1 });
+    const row = await h.row(member, cid);
+    expect(row).to.deep.include({ maxSeq: 1, unreadCount: 0 });
+    expect(row.lastMessage).to.equal(undefined);
+    const refused = async (call: Promise<unknown>) =>
+      call.then(
+        () => expect.fail('the call succeeded'),
+        (err: unknown) => {
+          const { code, reason } = decodeGrpcError(err);
+          return { code, reason };
+        },
+      );
+    const pulled = await refused(h.pull(leaver, cid));
+    expect(pulled).to.deep.equal({
+      code: GrpcStatus.PERMISSION_DENIED,
+      reason: 'NOT_GROUP_MEMBER',
+    });
+    expect(
+      await refused(stack.clients.message.clearHistory({ userId: leaver, conversationId: cid })),
+    ).to.deep.equal(pulled);
   });
 
   it('while the conversation service is down: PullMessages honours the floor at once; the row catches up once it is back', async () => {
