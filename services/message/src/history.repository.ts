@@ -124,67 +124,83 @@ export class HistoryRepository {
   }
 
   /**
-   * Expires the next at most `limit` seqs of the conversation, up to upToSeq, in one short
-   * READ COMMITTED transaction: the content is erased, status EXPIRED, the row (and so the
-   * idempotency key and seq) kept, and the watermark moves with them. The watermark row is
-   * claimed with SKIP LOCKED, so replicas never work on one conversation at once; null when
-   * another replica holds it or nothing is left below upToSeq. Old rows only: sends insert
-   * above max_seq and lock conversation_seqs, neither of which this touches.
+   * Expires, in one short READ COMMITTED transaction, the next at most `limit` seqs (in all) of
+   * these conversations, each up to its upToSeq, in seq order: the content is erased, status
+   * EXPIRED, the row (and so the idempotency key and seq) kept, and each conversation's
+   * watermark moves with its range. Watermark rows are claimed with SKIP LOCKED, so replicas
+   * never work on one conversation at once; `skipped` names the conversations another replica
+   * holds or that have nothing left below upToSeq. Old rows only: sends insert above max_seq
+   * and lock conversation_seqs, neither of which this touches.
    */
   async expireBatch(
-    conversationId: string,
-    upToSeq: number,
+    candidates: ExpiryCandidate[],
     limit: number,
-  ): Promise<ExpiredRange | null> {
+  ): Promise<{ ranges: ExpiredRange[]; skipped: string[] }> {
+    if (candidates.length === 0) return { ranges: [], skipped: [] };
+    const ids = candidates.map((c) => c.conversationId).sort();
     await execute(
       this.db,
       `INSERT INTO message_expiry (conversation_id, expired_seq, updated_at)
-       VALUES (?, 0, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE expired_seq = expired_seq`,
-      [conversationId],
+       VALUES ${ids.map(() => '(?, 0, UTC_TIMESTAMP(3))').join(', ')}
+       ON DUPLICATE KEY UPDATE expired_seq = expired_seq`,
+      ids,
     );
     return withTransaction(
       this.db,
       async (t) => {
-        const [row] = await select<{ expired_seq: number }>(
+        const claimed = await select<{ conversation_id: string; expired_seq: number }>(
           this.db,
-          `SELECT expired_seq FROM message_expiry WHERE conversation_id = ?
-           FOR UPDATE SKIP LOCKED`,
-          [conversationId],
+          `SELECT conversation_id, expired_seq FROM message_expiry
+           WHERE conversation_id IN (?) ORDER BY conversation_id FOR UPDATE SKIP LOCKED`,
+          [ids],
           t,
         );
-        if (!row) return null;
-        const fromSeq = Number(row.expired_seq);
-        const toSeq = Math.min(upToSeq, fromSeq + limit);
-        if (toSeq <= fromSeq) {
-          // A row below the watermark that is not EXPIRED was changed after it expired (not by
-          // this service's own writes, which never touch expired rows); it would keep coming
-          // back as a candidate, so it expires again.
+        const watermark = new Map(claimed.map((r) => [r.conversation_id, Number(r.expired_seq)]));
+        const ranges: ExpiredRange[] = [];
+        const skipped: string[] = [];
+        let budget = limit;
+        for (const c of candidates) {
+          const fromSeq = watermark.get(c.conversationId);
+          if (fromSeq === undefined) {
+            skipped.push(c.conversationId);
+            continue;
+          }
+          if (budget === 0) continue;
+          const toSeq = Math.min(c.upToSeq, fromSeq + budget);
+          if (toSeq <= fromSeq) {
+            // A row below the watermark that is not EXPIRED was changed after it expired (not
+            // by this service's own writes, which never touch expired rows); it would keep
+            // coming back as a candidate, so it expires again.
+            await execute(
+              this.db,
+              `UPDATE messages SET status = ?, content = ''
+               WHERE conversation_id = ? AND seq <= ? AND status <> ?`,
+              [MessageStatus.EXPIRED, c.conversationId, c.upToSeq, MessageStatus.EXPIRED],
+              t,
+            );
+            skipped.push(c.conversationId);
+            continue;
+          }
+          // Every seq up to the watermark is expired and none above it, so the next ones in seq
+          // order are exactly the range above it.
           await execute(
             this.db,
             `UPDATE messages SET status = ?, content = ''
-             WHERE conversation_id = ? AND seq <= ? AND status <> ?`,
-            [MessageStatus.EXPIRED, conversationId, upToSeq, MessageStatus.EXPIRED],
+             WHERE conversation_id = ? AND seq > ? AND seq <= ? AND status <> ?`,
+            [MessageStatus.EXPIRED, c.conversationId, fromSeq, toSeq, MessageStatus.EXPIRED],
             t,
           );
-          return null;
+          await execute(
+            this.db,
+            `UPDATE message_expiry SET expired_seq = ?, updated_at = UTC_TIMESTAMP(3)
+             WHERE conversation_id = ?`,
+            [toSeq, c.conversationId],
+            t,
+          );
+          ranges.push({ conversationId: c.conversationId, fromSeq, toSeq });
+          budget -= toSeq - fromSeq;
         }
-        // Every seq up to the watermark is expired and none above it, so the next ones in seq
-        // order are exactly the range above it.
-        await execute(
-          this.db,
-          `UPDATE messages SET status = ?, content = ''
-           WHERE conversation_id = ? AND seq > ? AND seq <= ? AND status <> ?`,
-          [MessageStatus.EXPIRED, conversationId, fromSeq, toSeq, MessageStatus.EXPIRED],
-          t,
-        );
-        await execute(
-          this.db,
-          `UPDATE message_expiry SET expired_seq = ?, updated_at = UTC_TIMESTAMP(3)
-           WHERE conversation_id = ?`,
-          [toSeq, conversationId],
-          t,
-        );
-        return { conversationId, fromSeq, toSeq };
+        return { ranges, skipped };
       },
       { isolation: 'READ COMMITTED', retries: 0 },
     );

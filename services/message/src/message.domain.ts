@@ -142,21 +142,21 @@ export class MessageDomain {
     range: PullRange,
   ): Promise<{ messages: MessageRecord[]; maxSeq: number; minSeq: number }> {
     await this.assertCanRead(userId, conversation);
-    // max_seq through the head cache like every other read, so a caller polling several rpcs
-    // never sees it go back; the cache never runs ahead of MySQL, and seqs commit in order, so
-    // every message up to it is already readable. The floor and the expiry watermark come from
-    // MySQL, so a ClearHistory holds here at once, whatever the conversation service's state.
-    const [maxSeqs, hidden] = await Promise.all([
-      this.heads.maxSeqs([range.conversationId]),
-      this.options.history.hiddenUpTo(range.conversationId, userId),
-    ]);
-    const maxSeq = maxSeqs.get(range.conversationId) ?? 0;
-    const minSeq = Math.min(hidden, maxSeq) + 1;
-    const beginSeq = Math.max(range.beginSeq, minSeq);
+    // max_seq first, through the head cache like every other read, so a caller polling several
+    // rpcs never sees it go back; the cache never runs ahead of MySQL, and seqs commit in order,
+    // so every unexpired message up to it is already readable.
+    const maxSeq =
+      (await this.heads.maxSeqs([range.conversationId])).get(range.conversationId) ?? 0;
     const endSeq = range.endSeq === 0 ? maxSeq : Math.min(range.endSeq, maxSeq);
-    if (beginSeq > endSeq) return { messages: [], maxSeq, minSeq };
-    const messages = await this.repo.pull({ ...range, beginSeq, endSeq }, PULL_SIZE);
-    return { messages, maxSeq, minSeq };
+    // The floor and the expiry watermark come from MySQL (with the messages, in one snapshot),
+    // so a ClearHistory holds here at once, whatever the conversation service's state.
+    const { messages, hiddenUpTo } =
+      range.beginSeq > endSeq
+        ? { messages: [], hiddenUpTo: null }
+        : await this.repo.pull({ ...range, endSeq }, userId, PULL_SIZE);
+    const hidden =
+      hiddenUpTo ?? (await this.options.history.hiddenUpTo(range.conversationId, userId));
+    return { messages, maxSeq, minSeq: Math.min(hidden, maxSeq) + 1 };
   }
 
   /**

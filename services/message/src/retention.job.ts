@@ -1,7 +1,7 @@
 import type { Logger } from '@im-repo/server-kit';
 import { Counter, type Registry } from 'prom-client';
 import type { HeadCache } from './head-cache';
-import type { HistoryRepository, ExpiredRange } from './history.repository';
+import type { ExpiredRange, HistoryRepository } from './history.repository';
 import type { MessageRepository } from './message.repository';
 
 export interface RetentionOptions {
@@ -9,15 +9,23 @@ export interface RetentionOptions {
   retentionSeconds: number;
   /** Pause between passes. */
   intervalMs: number;
-  /** Most seqs one transaction expires (one conversation each). */
+  /** Most seqs one transaction expires (over up to 50 conversations). */
   batchSize: number;
   /** Most past-the-window rows one pass looks at before it looks again. */
   scanSize: number;
+  /**
+   * Pause after each batch: a backlog (retention just turned on, or lowered) is worked off at a
+   * pace that leaves MySQL's I/O to the sends.
+   */
+  pauseMs: number;
   logger: Logger;
   registry?: Registry;
 }
 
-export const RETENTION_DEFAULTS = { intervalMs: 1000, batchSize: 200, scanSize: 2000 };
+/** Conversations one retention transaction claims at most. */
+const CLAIM_PER_BATCH = 50;
+
+export const RETENTION_DEFAULTS = { intervalMs: 1000, batchSize: 200, scanSize: 2000, pauseMs: 20 };
 
 /**
  * Takes messages past MESSAGE_RETENTION_SECONDS out of reads: every replica runs it; each
@@ -102,22 +110,33 @@ export class RetentionJob {
   }
 
   private async expireAll(): Promise<number> {
-    const { retentionSeconds, batchSize, scanSize } = this.options;
+    const { retentionSeconds, batchSize, scanSize, pauseMs } = this.options;
     let total = 0;
     while (!this.stopped) {
       const { candidates, now } = await this.history.expiryCandidates(retentionSeconds, scanSize);
       this.clockOffsetMs = now.getTime() - Date.now();
       let progressed = false;
-      for (const c of candidates) {
-        for (let range: ExpiredRange | null; !this.stopped;) {
-          range = await this.history.expireBatch(c.conversationId, c.upToSeq, batchSize);
-          if (!range) break;
-          progressed = true;
-          total += range.toSeq - range.fromSeq;
-          this.expired.inc(range.toSeq - range.fromSeq);
-          await this.advanceHead(range);
-          if (range.toSeq >= c.upToSeq) break;
-        }
+      let pending = candidates;
+      while (pending.length > 0 && !this.stopped) {
+        // A few conversations per transaction: each batch claims only what it can work on.
+        const { ranges, skipped } = await this.history.expireBatch(
+          pending.slice(0, CLAIM_PER_BATCH),
+          batchSize,
+        );
+        const reached = new Map(ranges.map((r) => [r.conversationId, r.toSeq]));
+        const dropped = new Set(skipped);
+        pending = pending.filter(
+          (c) => !dropped.has(c.conversationId) && (reached.get(c.conversationId) ?? 0) < c.upToSeq,
+        );
+        if (ranges.length === 0) continue;
+        progressed = true;
+        const count = ranges.reduce((n, r) => n + r.toSeq - r.fromSeq, 0);
+        total += count;
+        this.expired.inc(count);
+        await Promise.all(ranges.map((r) => this.advanceHead(r)));
+        // A full batch is followed by a pause in proportion, so a backlog leaves I/O to sends.
+        const pause = (pauseMs * count) / batchSize;
+        if (pause >= 1) await new Promise((r) => setTimeout(r, pause));
       }
       // Nothing claimable (other replicas hold it, or nothing is past the window): next pass.
       if (!progressed) break;

@@ -115,7 +115,7 @@ describe('chaos 10: retention on (its own cluster)', function () {
 
       // Kill the replica while it works through the backlog: its counter has just moved past
       // what the trickle alone could expire, and a pass goes straight on to its next batch
-      // (one conversation, up to 200 seqs, one transaction) while work is left.
+      // (up to 200 seqs of a few conversations, one transaction) while work is left.
       const victim = cluster.replicas.message[1]!;
       const beforeKill = await waitFor(
         async () => {
