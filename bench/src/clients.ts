@@ -1,11 +1,26 @@
 import { credentials, makeGenericClientConstructor, Metadata, type Client } from '@grpc/grpc-js';
+import { H2Pool, type LoadClient } from './h2-client';
+
+export type LoadClientKind = 'h2' | 'grpc-js';
+let kind: LoadClientKind = 'h2';
+
+/** `--client=grpc-js` compares with grpc-js's own client; raw http2 is the default. */
+export function useLoadClient(k: LoadClientKind): void {
+  if (k !== 'h2' && k !== 'grpc-js') throw new Error(`unknown --client ${String(k)}`);
+  kind = k;
+}
+
+/** The load loop's caller of pre-encoded requests (responses are not decoded). */
+export function loadClient(address: string, channels: number): LoadClient {
+  return kind === 'h2' ? new H2Pool(address, channels) : new RawPool(address, channels);
+}
 
 /**
- * A lean caller for the load loop: requests are encoded once by the scenario (many repeat
+ * grpc-js's client as a lean caller for the load loop: requests are encoded once by the scenario (many repeat
  * byte for byte) and responses are left undecoded unless asked, so the client spends its CPU on
  * the wire, not on protobuf. Several channels (own connections) spread the load.
  */
-export class RawPool {
+export class RawPool implements LoadClient {
   private readonly clients: Client[];
   private readonly metadata = new Metadata();
 
