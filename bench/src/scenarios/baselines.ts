@@ -10,7 +10,7 @@ import { startFlags } from '../stack';
 
 export const ceiling: Scenario = {
   name: 'ceiling',
-  what: 'no-op unary rpc on a bare grpc-js server, run with the services\' node flags (same client)',
+  what: "no-op unary rpc on a bare grpc-js server, run with the services' node flags (same client)",
   concurrency: 64,
   unit: 'calls',
   services: [],
