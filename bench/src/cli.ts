@@ -1,6 +1,6 @@
 // pnpm bench [scenario...] [--use-running] [--duration=S] [--warmup=S] [--channels=N]
 //            [--no-baselines] [--profile=service,...] [--node-flags="--flag ..."]
-//            [--client=h2|grpc-js]
+//            [--client=frames|h2|grpc-js]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,7 @@ function parseArgs(argv: string[]) {
     baselines: !flags.has('no-baselines'),
     profile: flags.get('profile')?.split(',') ?? [],
     nodeFlags: flags.get('node-flags')?.split(' ').filter(Boolean) ?? [],
-    client: (flags.get('client') ?? 'h2') as LoadClientKind,
+    client: (flags.get('client') ?? 'frames') as LoadClientKind,
   };
 }
 

@@ -1,17 +1,24 @@
 import { credentials, makeGenericClientConstructor, Metadata, type Client } from '@grpc/grpc-js';
+import { FramePool } from './frame-client';
 import { H2Pool, type LoadClient } from './h2-client';
 
-export type LoadClientKind = 'h2' | 'grpc-js';
-let kind: LoadClientKind = 'h2';
+export type LoadClientKind = 'frames' | 'h2' | 'grpc-js';
+const KINDS: LoadClientKind[] = ['frames', 'h2', 'grpc-js'];
+let kind: LoadClientKind = 'frames';
 
-/** `--client=grpc-js` compares with grpc-js's own client; raw http2 is the default. */
+/**
+ * `--client=`: `frames` (default, pre-encoded HTTP/2 frames on a socket), `h2` (node:http2) or
+ * `grpc-js` (grpc-js's own client), to compare what the client costs.
+ */
 export function useLoadClient(k: LoadClientKind): void {
-  if (k !== 'h2' && k !== 'grpc-js') throw new Error(`unknown --client ${String(k)}`);
+  if (!KINDS.includes(k))
+    throw new Error(`unknown --client ${String(k)}; known: ${KINDS.join(', ')}`);
   kind = k;
 }
 
 /** The load loop's caller of pre-encoded requests (responses are not decoded). */
 export function loadClient(address: string, channels: number): LoadClient {
+  if (kind === 'frames') return new FramePool(address, channels);
   return kind === 'h2' ? new H2Pool(address, channels) : new RawPool(address, channels);
 }
 
