@@ -124,7 +124,7 @@ async function singleSends(
   ctx: BenchContext,
   address: string,
   metricsUrl = ctx.stack.metricsUrls.message,
-): Promise<Prepared> {
+): Promise<Prepared & { accepted(): number }> {
   const users = await ctx.fixtures.usersAtLeast(1001);
   const templates = users
     .slice(0, 1000)
@@ -152,6 +152,7 @@ async function singleSends(
       );
     },
     cleanup: async () => pool.close(),
+    accepted: () => accepted,
   };
 }
 
@@ -210,8 +211,15 @@ export const sendEvents: Scenario = {
       ],
       verify: async () => {
         const base = await prepared.verify!();
-        const info = await events.jsm.streams.info(events.stream).catch(() => undefined);
-        return `${base}; ${info?.state.messages ?? 0} events in the stream`;
+        // Events follow their commits within about a second: wait for the last ones (10 s).
+        const target = prepared.accepted();
+        let inStream = 0;
+        for (let i = 0; i < 100 && inStream < target; i++) {
+          const info = await events.jsm.streams.info(events.stream).catch(() => undefined);
+          inStream = info?.state.messages ?? 0;
+          if (inStream < target) await new Promise((r) => setTimeout(r, 100));
+        }
+        return `${base}; ${inStream} events in the stream for ${target} accepted sends`;
       },
       cleanup: async () => {
         await prepared.cleanup?.();
