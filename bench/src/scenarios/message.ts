@@ -170,8 +170,8 @@ export const send: Scenario = {
     if (c) {
       marks.push(
         mark(
-          '>= 0.3 x ceiling',
-          r.throughput >= 0.3 * c.throughput,
+          '>= 0.4 x ceiling',
+          r.throughput >= 0.4 * c.throughput,
           `${fmt(ratio(r.throughput, c.throughput))} x`,
         ),
         mark(
