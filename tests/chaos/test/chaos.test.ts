@@ -2,6 +2,7 @@ import { ConversationType, ContentType } from '@im-repo/proto/message';
 import { decodeGrpcError, GrpcStatus, waitFor } from '@im-repo/testing';
 import { expect } from 'chai';
 import { Cluster, SHUTDOWN_TIMEOUT_MS } from './harness/cluster';
+import { EventVerifier, type EventVerdict } from './harness/events';
 import {
   buildTargets,
   closeClients,
@@ -30,6 +31,7 @@ describe('chaos: faults under closed-loop load', function () {
   let targets: Target[];
   let verifier: Verifier;
   let poller: Poller;
+  let events: EventVerifier;
   const lines: string[] = [];
   /** Acknowledgements covered by an earlier check. */
   let acksVerified = 0;
@@ -43,6 +45,7 @@ describe('chaos: faults under closed-loop load', function () {
     ledger = new Ledger();
     verifier = new Verifier(clients, ledger);
     poller = new Poller(clients, ledger);
+    events = new EventVerifier(() => cluster.nats.url);
     step('users and groups created');
   });
 
@@ -66,7 +69,7 @@ describe('chaos: faults under closed-loop load', function () {
   async function scenario(
     name: string,
     fault: (load: Load) => Promise<void>,
-  ): Promise<{ load: Load; verdict: Verdict }> {
+  ): Promise<{ load: Load; verdict: Verdict; eventVerdict: EventVerdict }> {
     const tag = name.split(' ')[0]!.replace(/\W/g, '');
     const backwardsBefore = poller.backwards.length;
     const load = new Load(clients, ledger, targets, `${tag}-${Date.now().toString(36)}`);
@@ -91,6 +94,8 @@ describe('chaos: faults under closed-loop load', function () {
     }
     step(`${name}: load stopped, checking`);
     const verdict = await verifier.verify({ resendSample: 200, convergeBoundMs: 60_000 });
+    const ev = await events.verify(ledger, verifier.stored, 60_000);
+    step(`${name}: ${ev.published} message.created events read`);
     const newAcks = ledger.acks.size - acksVerified;
     acksVerified = ledger.acks.size;
     const { stats } = load;
@@ -100,6 +105,9 @@ describe('chaos: faults under closed-loop load', function () {
       ` duplicates=${verdict.duplicates.length} converged_in=${verdict.convergeSeconds.toFixed(1)}s` +
       ` visible_in=${verdict.visibleSeconds.toFixed(1)}s` +
       ` failed_attempts=${stats.failedAttempts}` +
+      ` events: published=${ev.published} missing=${ev.missing.length}` +
+      ` duplicated=${ev.duplicated.length} out_of_order=${ev.outOfOrder.length}` +
+      ` phantom=${ev.phantom.length} in_stream_in=${ev.seconds.toFixed(1)}s` +
       (stats.errorCodes.size ? ` (${[...stats.errorCodes].map(([c, n]) => `${c}:${n}`)})` : '');
     lines.push(line);
     process.stdout.write(`      ${line}\n`);
@@ -116,7 +124,11 @@ describe('chaos: faults under closed-loop load', function () {
     expect(few(poller.headMismatch), 'head max_seq != its last message').to.deep.equal([]);
     // Every stored message was acknowledged, once: nothing stored that no client was told of.
     expect(verdict.stored, 'messages stored since the last check').to.equal(newAcks);
-    return { load, verdict };
+    expect(few(ev.missing), 'acknowledged sends without their message.created').to.deep.equal([]);
+    expect(few(ev.duplicated), 'message.created twice in the stream').to.deep.equal([]);
+    expect(few(ev.outOfOrder), 'message.created not in seq order').to.deep.equal([]);
+    expect(few(ev.phantom), 'events of no stored message').to.deep.equal([]);
+    return { load, verdict, eventVerdict: ev };
   }
 
   it('1. kill -9 of one message replica mid-load, then its restart', async () => {
@@ -197,7 +209,12 @@ describe('chaos: faults under closed-loop load', function () {
     };
     // Everyone sends once first, so every cache that could answer later is warm.
     for (const u of [removed!, muted!, stays!]) await record(u);
-    await retrying('send', () => send(dismissedMember!, doomed));
+    const doomedId = `${tag}-${n++}`;
+    const doomedSend = await retrying('send', () => send(dismissedMember!, doomed, doomedId));
+    ledger.eventOnly.set(`${dismissedMember!}|${doomedId}`, {
+      conversationId: doomedSend.message!.conversationId,
+      seq: doomedSend.message!.seq,
+    });
 
     await scenario('5 redis-sigstop-20s', async () => {
       const redis = cluster.redis.proc!;
@@ -267,6 +284,18 @@ describe('chaos: faults under closed-loop load', function () {
     process.stdout.write(
       `      proxy: ${cluster.proxy.commitResets} replies to COMMIT cut, ${cluster.proxy.randomResets} connections reset\n`,
     );
+  });
+
+  it('8. NATS killed (kill -9) under load, restarted after 5 s', async () => {
+    const { load } = await scenario('8 nats-kill-9-restart', async () => {
+      await cluster.nats.proc!.kill();
+      await sleep(5000);
+      await cluster.nats.start();
+    });
+    // Calls never wait for NATS: the events wait in the outbox. A client deadline passing on a
+    // loaded machine is slowness, not NATS (scenarios 3 and 4 count the same way).
+    const slow = load.stats.errorCodes.get('DEADLINE_EXCEEDED') ?? 0;
+    expect(load.stats.failedAttempts - slow, 'sends that failed while NATS was down').to.equal(0);
   });
 
   it('9. SIGTERM of one of two message replicas: calls move over at once, it exits when drained', async () => {

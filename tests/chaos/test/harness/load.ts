@@ -139,6 +139,11 @@ export class Ledger {
   readonly conversations = new Map<string, Set<string>>();
   /** Two acknowledgements of one key that disagree. */
   readonly conflicts: string[] = [];
+  /**
+   * Acknowledged sends the store checks cannot read back (a dismissed group's): only their
+   * event is checked.
+   */
+  readonly eventOnly = new Map<string, { conversationId: string; seq: number }>();
 
   record(
     request: SendMessageRequest,
