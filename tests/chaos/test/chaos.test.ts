@@ -1,8 +1,4 @@
-import {
-  ConversationType,
-  ContentType,
-  createMessageServiceClient,
-} from '@im-repo/proto/message';
+import { ConversationType, ContentType, createMessageServiceClient } from '@im-repo/proto/message';
 import { decodeGrpcError, GrpcStatus, waitFor } from '@im-repo/testing';
 import { expect } from 'chai';
 import { Cluster, SHUTDOWN_TIMEOUT_MS } from './harness/cluster';
@@ -107,7 +103,8 @@ describe('chaos: faults under closed-loop load', function () {
       out_of_order: ev.outOfOrder,
       phantom: ev.phantom,
     })) {
-      if (list.length > 0) step(`${name}: events ${what}, e.g.\n        ${list.slice(0, 4).join('\n        ')}`);
+      if (list.length > 0)
+        step(`${name}: events ${what}, e.g.\n        ${list.slice(0, 4).join('\n        ')}`);
     }
     const newAcks = ledger.acks.size - acksVerified;
     acksVerified = ledger.acks.size;
@@ -343,15 +340,19 @@ describe('chaos: faults under closed-loop load', function () {
         maxAttempts: 1,
       }),
     };
-    const { load } = await scenario('9 sigterm-message-replica', async () => {
-      const proc = replica.proc!;
-      const started = Date.now();
-      proc.signal('SIGTERM');
-      await proc.exited;
-      exitSeconds = (Date.now() - started) / 1000;
-      // A replacement on the same ports (gRPC and metrics) starts at once.
-      await replica.start();
-    }, once).finally(() => once.message.close());
+    const { load } = await scenario(
+      '9 sigterm-message-replica',
+      async () => {
+        const proc = replica.proc!;
+        const started = Date.now();
+        proc.signal('SIGTERM');
+        await proc.exited;
+        exitSeconds = (Date.now() - started) / 1000;
+        // A replacement on the same ports (gRPC and metrics) starts at once.
+        await replica.start();
+      },
+      once,
+    ).finally(() => once.message.close());
     process.stdout.write(`      SIGTERM to exit: ${exitSeconds.toFixed(2)} s\n`);
     // Calls the drain cut (UNAVAILABLE, CANCELLED) must be none; a client deadline passing on
     // a loaded machine is slowness, not the drain (the exit time below catches a stalled one).

@@ -92,7 +92,9 @@ describe('change events: in the stream within the bound of the call returning (t
       expect(lags).to.have.length(total);
       lags.sort((a, b) => a - b);
       const figures = `p50 ${percentile(lags, 50)} ms, p99 ${percentile(lags, 99)} ms, max ${lags.at(-1)} ms`;
-      process.stdout.write(`      event lag after the call returned (${total} sends): ${figures}\n`);
+      process.stdout.write(
+        `      event lag after the call returned (${total} sends): ${figures}\n`,
+      );
       expect(lags.at(-1), `slowest event (${figures})`).to.be.at.most(BOUND_MS);
     } finally {
       second.close();

@@ -49,11 +49,7 @@ export class EventVerifier {
 
   constructor(private readonly natsUrl: () => string) {}
 
-  async verify(
-    ledger: Ledger,
-    stored: StoredIndex,
-    boundMs: number,
-  ): Promise<EventVerdict> {
+  async verify(ledger: Ledger, stored: StoredIndex, boundMs: number): Promise<EventVerdict> {
     const started = Date.now();
     this.published = 0;
     let missing: string[] = [];
