@@ -52,9 +52,14 @@ export class EventVerifier {
   async verify(ledger: Ledger, stored: StoredIndex, boundMs: number): Promise<EventVerdict> {
     const started = Date.now();
     this.published = 0;
-    let missing: string[] = [];
+    let missing: string[];
+    let readError = '';
     for (;;) {
-      await this.readNew().catch(() => undefined);
+      // A read that fails (NATS just restarted) is tried again until the bound.
+      readError = await this.readNew().then(
+        () => '',
+        (err: Error) => ` (last read failed: ${err.message})`,
+      );
       missing = [...ledger.acks.keys(), ...ledger.eventOnly.keys()].filter(
         (k) => !this.byKey.has(k),
       );
@@ -77,7 +82,7 @@ export class EventVerifier {
       published: this.published,
       missing: missing.map((k) => {
         const ack = ledger.acks.get(k) ?? ledger.eventOnly.get(k)!;
-        return `${k}: acknowledged ${ack.conversationId} ${ack.seq}`;
+        return `${k}: acknowledged ${ack.conversationId} ${ack.seq}${readError}`;
       }),
       duplicated,
       outOfOrder,
