@@ -5,6 +5,7 @@ import { eventOutbox, EVENTS_TOPIC, openEvents } from '@im-repo/events';
 import type { GrpcMetrics, HealthChecks, Logger, ServeContext } from '@im-repo/server-kit';
 import { LoginThrottle } from './login-throttle';
 import { migrations } from './migrations';
+import { USER_MODELS } from './user.models';
 import { PasswordHasher } from './password-hasher';
 import { UserDomain } from './user.domain';
 import { UserRepository } from './user.repository';
@@ -32,7 +33,10 @@ const codec = {
 
 /** Opens MySQL (migrated) and Redis and wires the domain: everything main and tests share. */
 export async function openUserDeps({ config, logger, metrics }: ServeContext): Promise<UserDeps> {
-  const sequelize = await openDatabase(config.db, 'user', { migrations });
+  const sequelize = await openDatabase(config.db, 'user', {
+    migrations,
+    models: USER_MODELS,
+  });
   const redis = createRedis(config.redis);
   redis.on('error', () => undefined); // failures surface per command and in health
   await waitForRedis(redis, 2000);

@@ -4,10 +4,11 @@ import {
   select,
   violatedKey,
   withTransaction,
-  type Sequelize,
+  type Database,
   type Transaction,
 } from '@im-repo/db';
 import { databaseNow } from '@im-repo/outbox';
+import { UserModel } from './user.models';
 import type { NewUser, UserChanges, UserRecord } from './user.types';
 
 export type InsertResult = 'ok' | 'user_id_taken' | 'username_taken';
@@ -34,9 +35,17 @@ function toRecord(row: UserRow): UserRecord {
   };
 }
 
-/** The users table. Returns plain records; knows nothing of gRPC. */
+/**
+ * The users table. Returns plain records; knows nothing of gRPC. Reads and writes that share a
+ * transaction with the outbox, and the cached reads, are SQL on the driver; the password paths
+ * (one row, next to a bcrypt hash that costs a thousand times more) go through the model.
+ */
 export class UserRepository {
-  constructor(private readonly db: Sequelize) {}
+  constructor(private readonly db: Database) {}
+
+  private get users() {
+    return this.db.getRepository(UserModel);
+  }
 
   /**
    * Inserts the user; `inTransaction` (the change's event) runs in the same transaction, only
@@ -147,22 +156,17 @@ export class UserRepository {
   }
 
   async updatePasswordHash(userId: string, passwordHash: string, now: Date): Promise<void> {
-    await execute(this.db, 'UPDATE users SET password_hash = ?, updated_at = ? WHERE user_id = ?', [
-      passwordHash,
-      now,
-      userId,
-    ]);
+    await this.users.update(
+      { password_hash: passwordHash, updated_at: now },
+      { where: { user_id: userId } },
+    );
   }
 
   private async findCredentials(
     column: 'username' | 'user_id',
     value: string,
   ): Promise<{ user: UserRecord; passwordHash: string } | null> {
-    const [row] = await select<UserRow & { password_hash: string }>(
-      this.db,
-      `SELECT ${COLUMNS}, password_hash FROM users WHERE ${column} = ?`,
-      [value],
-    );
+    const row = await this.users.findOne({ where: { [column]: value }, raw: true });
     return row ? { user: toRecord(row), passwordHash: row.password_hash } : null;
   }
 }
