@@ -42,13 +42,18 @@ function sqlType(type: unknown): string {
 /**
  * Compares the instance's models (the one description of each table) with the tables in its
  * database: every model column exists with its type, nullability and primary key, and no table
- * has a column its model lacks. Empty when they agree. Migrations stay raw DDL (a shipped
+ * has a column its model lacks (with everyTable, no table lacks a model). Empty when they agree. Migrations stay raw DDL (a shipped
  * migration must never change when a model does); this check is what ties the two together, at
  * start after migrating and in `migrate status`.
  */
-export async function checkSchema(db: Sequelize): Promise<SchemaProblem[]> {
+export async function checkSchema(
+  db: Sequelize,
+  options: { everyTable?: boolean } = {},
+): Promise<SchemaProblem[]> {
   const models: ModelStatic<Model>[] = Object.values(db.models);
-  if (models.length === 0) return [];
+  const problems: SchemaProblem[] = [];
+  if (options.everyTable) problems.push(...(await unmodelledTables(db, models)));
+  if (models.length === 0) return problems;
   const tables = models.map((m) => String(m.getTableName()));
   const rows = await db.query<ColumnRow>(
     `SELECT TABLE_NAME AS table_name, COLUMN_NAME AS column_name, COLUMN_TYPE AS column_type,
@@ -57,7 +62,6 @@ export async function checkSchema(db: Sequelize): Promise<SchemaProblem[]> {
       WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?)`,
     { replacements: [tables], type: QueryTypes.SELECT },
   );
-  const problems: SchemaProblem[] = [];
   for (const model of models) {
     const table = String(model.getTableName());
     const actual = new Map(
@@ -103,6 +107,25 @@ export async function checkSchema(db: Sequelize): Promise<SchemaProblem[]> {
     }
   }
   return problems;
+}
+
+/**
+ * Tables of the database no model describes. Only meaningful where the database holds one
+ * service's tables alone (its tests); deployments may share one database between services.
+ * umzug's history table counts as described (its storage defines a model).
+ */
+async function unmodelledTables(
+  db: Sequelize,
+  models: ModelStatic<Model>[],
+): Promise<SchemaProblem[]> {
+  const described = new Set(models.map((m) => String(m.getTableName())));
+  const rows = await db.query<{ name: string }>(
+    'SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()',
+    { type: QueryTypes.SELECT },
+  );
+  return rows
+    .filter((r) => !described.has(r.name))
+    .map((r) => ({ table: r.name, problem: 'table has no model', fatal: false }));
 }
 
 /** One line per problem, for errors and `migrate status`. */
