@@ -22,6 +22,8 @@ interface UserRow {
 }
 
 const COLUMNS = 'user_id, username, nickname, avatar_url, created_at, updated_at';
+/** Deleted users' rows stay as tombstones (their ids are never reused); reads skip them. */
+const LIVE = 'deleted_at IS NULL';
 
 function toRecord(row: UserRow): UserRecord {
   return {
@@ -84,9 +86,9 @@ export class UserRepository {
   }
 
   async findById(userId: string): Promise<UserRecord | null> {
-    const [row] = await select<UserRow>(this.db, `SELECT ${COLUMNS} FROM users WHERE user_id = ?`, [
-      userId,
-    ]);
+    const [row] = await select<UserRow>(this.db, `SELECT ${COLUMNS} FROM users WHERE user_id = ? AND ${LIVE}`,
+      [userId],
+    );
     return row ? toRecord(row) : null;
   }
 
@@ -94,7 +96,7 @@ export class UserRepository {
     if (userIds.length === 0) return [];
     const rows = await select<UserRow>(
       this.db,
-      `SELECT ${COLUMNS} FROM users WHERE user_id IN (?)`,
+      `SELECT ${COLUMNS} FROM users WHERE user_id IN (?) AND ${LIVE}`,
       [userIds],
     );
     return rows.map(toRecord);
@@ -129,7 +131,7 @@ export class UserRepository {
       sets.push('avatar_url = ?');
       params.push(changes.avatarUrl);
     }
-    const sql = `UPDATE users SET ${sets.join(', ')} WHERE user_id = ?`;
+    const sql = `UPDATE users SET ${sets.join(', ')} WHERE user_id = ? AND ${LIVE}`;
     if (!inTransaction) {
       await execute(this.db, sql, [...params, userId]);
       return;
@@ -138,7 +140,7 @@ export class UserRepository {
       await execute(this.db, sql, [...params, userId], t);
       const [row] = await select<UserRow & { db_now: Date }>(
         this.db,
-        `SELECT ${COLUMNS}, UTC_TIMESTAMP(6) AS db_now FROM users WHERE user_id = ?`,
+        `SELECT ${COLUMNS}, UTC_TIMESTAMP(6) AS db_now FROM users WHERE user_id = ? AND ${LIVE}`,
         [userId],
         t,
       );
@@ -147,11 +149,41 @@ export class UserRepository {
   }
 
   async updatePasswordHash(userId: string, passwordHash: string, now: Date): Promise<void> {
-    await execute(this.db, 'UPDATE users SET password_hash = ?, updated_at = ? WHERE user_id = ?', [
+    await execute(this.db, `UPDATE users SET password_hash = ?, updated_at = ? WHERE user_id = ? AND ${LIVE}`, [
       passwordHash,
       now,
       userId,
     ]);
+  }
+
+  /**
+   * Turns the user into a tombstone: the username is freed, the password and profile erased,
+   * the row kept so the user_id is never registered again. `inTransaction` (the deletion's
+   * outbox rows) runs in the same transaction with the database clock. False when there was no
+   * live user.
+   */
+  async markDeleted(
+    userId: string,
+    inTransaction: (t: Transaction, at: Date) => Promise<unknown>,
+  ): Promise<boolean> {
+    return withTransaction(this.db, async (t) => {
+      const [row] = await select<{ db_now: Date }>(
+        this.db,
+        `SELECT UTC_TIMESTAMP(6) AS db_now FROM users WHERE user_id = ? AND ${LIVE} FOR UPDATE`,
+        [userId],
+        t,
+      );
+      if (!row) return false;
+      await execute(
+        this.db,
+        `UPDATE users SET username = NULL, password_hash = '', nickname = '', avatar_url = '',
+           deleted_at = ?, updated_at = ? WHERE user_id = ?`,
+        [row.db_now, row.db_now, userId],
+        t,
+      );
+      await inTransaction(t, row.db_now);
+      return true;
+    });
   }
 
   private async findCredentials(
@@ -160,7 +192,7 @@ export class UserRepository {
   ): Promise<{ user: UserRecord; passwordHash: string } | null> {
     const [row] = await select<UserRow & { password_hash: string }>(
       this.db,
-      `SELECT ${COLUMNS}, password_hash FROM users WHERE ${column} = ?`,
+      `SELECT ${COLUMNS}, password_hash FROM users WHERE ${column} = ? AND ${LIVE}`,
       [value],
     );
     return row ? { user: toRecord(row), passwordHash: row.password_hash } : null;
