@@ -134,6 +134,11 @@ export interface GroupTx {
   enqueueEvents(build: (at: Date) => NewOutboxRow[]): Promise<Enqueued>;
   /** The group row as this transaction sees it now. */
   reload(): Promise<GroupRecord>;
+  /**
+   * Who takes over a group whose owner is gone: the first admin in ListMembers order
+   * (joined_at, user_id), else the first member; null when nobody is left.
+   */
+  successor(): Promise<MemberRecord | null>;
 }
 
 /** The groups and group_members tables. Returns plain records; knows nothing of gRPC. */
@@ -357,6 +362,16 @@ export class GroupRepository {
         );
         if (!row) throw new Error(`group ${groupId} vanished inside its own lock`);
         return toGroup(row);
+      },
+      successor: async () => {
+        const [row] = await select<MemberRow>(
+          db,
+          `SELECT ${MEMBER_COLUMNS} FROM group_members WHERE group_id = ?
+           ORDER BY role = ${ROLE_CODES.admin} DESC, joined_at, user_id LIMIT 1`,
+          [groupId],
+          t,
+        );
+        return row ? toMember(row) : null;
       },
     };
   }
