@@ -3,7 +3,7 @@ import { execute, select, type Sequelize, type Transaction } from '@im-repo/db';
 /** Rows removed per statement when a deleted user's list is dropped. */
 const DELETE_CHUNK = 1000;
 
-/** The deleted_users table and the dropping of a deleted user's rows. No gRPC types. */
+/** The conversation_deleted_users table and the dropping of a deleted user's rows. No gRPC types. */
 export class DeletedUsersRepository {
   constructor(private readonly db: Sequelize) {}
 
@@ -15,7 +15,7 @@ export class DeletedUsersRepository {
   async forget(userId: string): Promise<void> {
     await execute(
       this.db,
-      'INSERT IGNORE INTO deleted_users (user_id, deleted_at) VALUES (?, UTC_TIMESTAMP(3))',
+      'INSERT IGNORE INTO conversation_deleted_users (user_id, deleted_at) VALUES (?, UTC_TIMESTAMP(3))',
       [userId],
     );
     for (;;) {
@@ -37,7 +37,7 @@ export class DeletedUsersRepository {
     if (userIds.length === 0) return new Set();
     const rows = await select<{ user_id: string }>(
       this.db,
-      `SELECT user_id FROM deleted_users WHERE user_id IN (?)${t ? ' LOCK IN SHARE MODE' : ''}`,
+      `SELECT user_id FROM conversation_deleted_users WHERE user_id IN (?)${t ? ' LOCK IN SHARE MODE' : ''}`,
       [[...new Set(userIds)]],
       t,
     );

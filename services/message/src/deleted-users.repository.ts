@@ -13,7 +13,7 @@ interface SentRow {
   sent_at: Date;
 }
 
-/** The deleted_users table, and the erasure of a deleted user's messages. No gRPC types. */
+/** The message_deleted_users table, and the erasure of a deleted user's messages. No gRPC types. */
 export class DeletedUsersRepository {
   constructor(private readonly db: Sequelize) {}
 
@@ -21,7 +21,7 @@ export class DeletedUsersRepository {
   async add(userId: string): Promise<void> {
     await execute(
       this.db,
-      'INSERT IGNORE INTO deleted_users (user_id, deleted_at) VALUES (?, UTC_TIMESTAMP(3))',
+      'INSERT IGNORE INTO message_deleted_users (user_id, deleted_at) VALUES (?, UTC_TIMESTAMP(3))',
       [userId],
     );
   }
@@ -31,7 +31,7 @@ export class DeletedUsersRepository {
     if (userIds.length === 0) return new Set();
     const rows = await select<{ user_id: string }>(
       this.db,
-      'SELECT user_id FROM deleted_users WHERE user_id IN (?)',
+      'SELECT user_id FROM message_deleted_users WHERE user_id IN (?)',
       [userIds],
     );
     return new Set(rows.map((r) => r.user_id));
@@ -50,7 +50,7 @@ export class DeletedUsersRepository {
     return withTransaction(this.db, async (t) => {
       const [state] = await select<{ erase_after: Buffer | null; erased_at: Date | null }>(
         this.db,
-        'SELECT erase_after, erased_at FROM deleted_users WHERE user_id = ? FOR UPDATE',
+        'SELECT erase_after, erased_at FROM message_deleted_users WHERE user_id = ? FOR UPDATE',
         [userId],
         t,
       );
@@ -91,7 +91,7 @@ export class DeletedUsersRepository {
       const last = rows[rows.length - 1];
       await execute(
         this.db,
-        `UPDATE deleted_users SET erase_after = ?, erased_at = IF(?, UTC_TIMESTAMP(3), NULL)
+        `UPDATE message_deleted_users SET erase_after = ?, erased_at = IF(?, UTC_TIMESTAMP(3), NULL)
           WHERE user_id = ?`,
         [last ? last.client_msg_id : state.erase_after, done, userId],
         t,
