@@ -1,47 +1,78 @@
 import type { Config } from '@im-repo/config';
 import mysql from 'mysql2';
 import mysqlPromise from 'mysql2/promise';
-import { QueryTypes, Sequelize } from 'sequelize';
+import type { Sequelize } from 'sequelize';
+import { Sequelize as ModelSequelize, type ModelCtor } from 'sequelize-typescript';
+import { acquire, createDriverPool, query, type DriverConnection } from './driver';
+import { isConnectionBroken } from './errors';
 
 export type DbConfig = Config['db'];
 
 export interface DatabaseOptions {
-  /** Receives every SQL statement (debug logging). */
+  /** Receives every SQL statement Sequelize runs (debug logging). */
   logging?: (sql: string) => void;
+  /** The service's table models (sequelize-typescript classes, bound to this instance only). */
+  models?: ModelCtor[];
 }
 
 /**
- * A Sequelize instance over a mysql2 pool. Times are stored and read in UTC; statements are not
- * logged unless asked (they may hold user content).
+ * One service's database: a sequelize-typescript instance in repository mode (the service's
+ * models, bound to this instance only, so two instances of a service can share a process) for
+ * migrations, the schema check and the paths that are not hot, and mysql2's own pool for the
+ * hot SQL of select / execute / withTransaction, which goes straight to the driver.
  */
-export function createSequelize(cfg: DbConfig, options: DatabaseOptions = {}): Sequelize {
-  return new Sequelize({
-    dialect: 'mysql',
-    dialectModule: mysql,
-    host: cfg.host,
-    port: cfg.port,
-    username: cfg.user,
-    password: cfg.password,
-    database: cfg.name,
-    timezone: '+00:00',
-    logging: options.logging ?? false,
-    benchmark: false,
-    pool: { max: cfg.pool_max, min: 0, acquire: cfg.connect_timeout_ms, idle: 30_000 },
-    dialectOptions: {
-      connectTimeout: cfg.connect_timeout_ms,
-      // BIGINT columns come back as numbers; seqs and counters fit in 2^53 by contract.
-      supportBigNumbers: true,
-      bigNumberStrings: false,
-      dateStrings: false,
-      charset: 'utf8mb4',
-      // mysql2's own compiled row parsers (DATETIME -> Date in the UTC zone above, BIGINT ->
-      // number) instead of Sequelize's per-field callback, which costs more than the query on
-      // wide results. (Set here, not per query: a per-query typeCast next to a connection-level
-      // one makes mysql2 3.24 miss its parser cache on every query and keep every parser.)
-      typeCast: true,
-    },
-    define: { timestamps: false, underscored: true, freezeTableName: true },
-  });
+export class Database extends ModelSequelize {
+  readonly driver: mysql.Pool;
+  readonly acquireTimeoutMs: number;
+
+  constructor(cfg: DbConfig, options: DatabaseOptions = {}) {
+    super({
+      dialect: 'mysql',
+      dialectModule: mysql,
+      host: cfg.host,
+      port: cfg.port,
+      username: cfg.user,
+      password: cfg.password,
+      database: cfg.name,
+      timezone: '+00:00',
+      logging: options.logging ?? false,
+      benchmark: false,
+      // Migrations hold one connection for their lock and run on another; the rest is cold.
+      pool: { max: 3, min: 0, acquire: cfg.connect_timeout_ms, idle: 30_000 },
+      dialectOptions: {
+        connectTimeout: cfg.connect_timeout_ms,
+        supportBigNumbers: true,
+        bigNumberStrings: false,
+        dateStrings: false,
+        charset: 'utf8mb4',
+      },
+      define: { timestamps: false, underscored: true, freezeTableName: true },
+      repositoryMode: true,
+      models: options.models ?? [],
+    });
+    this.acquireTimeoutMs = cfg.connect_timeout_ms;
+    this.driver = createDriverPool({
+      host: cfg.host,
+      port: cfg.port,
+      user: cfg.user,
+      password: cfg.password,
+      database: cfg.name,
+      size: cfg.pool_max,
+      connectTimeoutMs: cfg.connect_timeout_ms,
+    });
+  }
+
+  override async close(): Promise<void> {
+    await Promise.all([
+      super.close(),
+      new Promise<void>((resolve) => this.driver.end(() => resolve())),
+    ]);
+  }
+}
+
+/** Times are stored and read in UTC; statements are not logged unless asked (they may hold user content). */
+export function createSequelize(cfg: DbConfig, options: DatabaseOptions = {}): Database {
+  return new Database(cfg, options);
 }
 
 /** Creates the configured database when missing (development, tests, first start). */
@@ -62,13 +93,37 @@ export async function ensureDatabase(cfg: DbConfig): Promise<void> {
   }
 }
 
+function database(db: Sequelize): Database {
+  if (db instanceof Database) return db;
+  throw new Error('this Sequelize was not opened by @im-repo/db (openDatabase or createSequelize)');
+}
+
+/** Runs fn on one connection of the driver pool, released after (destroyed when fn broke it). */
+export async function withDriverConnection<T>(
+  db: Sequelize,
+  fn: (conn: DriverConnection) => Promise<T>,
+): Promise<T> {
+  const { driver, acquireTimeoutMs } = database(db);
+  const conn = await acquire(driver, acquireTimeoutMs);
+  let broken = false;
+  try {
+    return await fn(conn);
+  } catch (err) {
+    broken = isConnectionBroken(err);
+    throw err;
+  } finally {
+    if (broken) conn.destroy();
+    else conn.release();
+  }
+}
+
 /** True when MySQL answers a trivial query within the timeout (health checks). */
-export async function pingDatabase(sequelize: Sequelize, timeoutMs = 1000): Promise<boolean> {
+export async function pingDatabase(db: Sequelize, timeoutMs = 1000): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       // Not select(): that would count pings among the statements tests bound per request.
-      sequelize.query('SELECT 1', { type: QueryTypes.SELECT }),
+      withDriverConnection(db, (conn) => query(conn, 'SELECT 1', [])),
       new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error('ping timed out')), timeoutMs);
       }),

@@ -22,13 +22,29 @@ const UNAVAILABLE_CODES = new Set([
   'ER_QUERY_INTERRUPTED',
   'ER_LOCK_WAIT_TIMEOUT',
   'ER_OPTION_PREVENTS_STATEMENT', // read-only replica during failover
+  'POOL_ACQUIRE_TIMEOUT', // every pooled connection busy past the connect timeout (driver.ts)
 ]);
 
+// Codes after which the connection itself can't be trusted with another statement.
+const BROKEN_CONNECTION_CODES = new Set([
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_SERVER_SHUTDOWN',
+]);
+
+interface DriverError {
+  code?: string;
+  sqlMessage?: string;
+  fatal?: boolean;
+}
+
 /** The mysql2 error under a Sequelize wrapper, or the error itself (driver-level statements). */
-function driverError(err: unknown): { code?: string; sqlMessage?: string } | undefined {
-  const e = err as
-    { parent?: { code?: string }; original?: { code?: string }; code?: string } | undefined;
-  return e?.parent ?? e?.original ?? e;
+function driverError(err: unknown): DriverError | undefined {
+  const e = err as { parent?: DriverError; original?: DriverError } | undefined;
+  return e?.parent ?? e?.original ?? (e as DriverError | undefined);
 }
 
 const driverCode = (err: unknown) => driverError(err)?.code;
@@ -46,6 +62,12 @@ export function violatedKey(err: unknown): string | undefined {
 export function isDeadlock(err: unknown): boolean {
   const code = driverCode(err);
   return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT';
+}
+
+/** True when the statement's connection must be destroyed rather than go back to the pool. */
+export function isConnectionBroken(err: unknown): boolean {
+  const e = driverError(err);
+  return e?.fatal === true || (e?.code !== undefined && BROKEN_CONNECTION_CODES.has(e.code));
 }
 
 export function isDbUnavailable(err: unknown): boolean {

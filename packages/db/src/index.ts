@@ -1,4 +1,7 @@
-export { createSequelize, pingDatabase } from './connection';
+// Decorator metadata for the models (sequelize-typescript reads it); loaded before any model.
+import 'reflect-metadata';
+
+export { createSequelize, Database, pingDatabase, withDriverConnection } from './connection';
 export type { DatabaseOptions, DbConfig } from './connection';
 export { isDbUnavailable, isUniqueViolation, translateDbError, violatedKey } from './errors';
 export { runMigrateCli } from './migrate-cli';
@@ -13,3 +16,8 @@ export type { WriteResult } from './sql';
 export { withTransaction } from './transaction';
 export type { TransactionOptions } from './transaction';
 export { Sequelize } from 'sequelize';
+// Table models: sequelize-typescript classes, bound per instance (repository mode).
+export { Column, DataType, Model, Table } from 'sequelize-typescript';
+export type { ModelCtor } from 'sequelize-typescript';
+export { checkSchema, describeProblems, normalizeColumnType } from './schema-check';
+export type { SchemaProblem } from './schema-check';

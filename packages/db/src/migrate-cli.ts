@@ -1,6 +1,8 @@
 import { loadConfig, type ServiceName } from '@im-repo/config';
 import { createSequelize, ensureDatabase } from './connection';
 import { migrateDown, migrateUp, migrationStatus, type Migration } from './migrations';
+import { checkSchema } from './schema-check';
+import type { ModelCtor } from 'sequelize-typescript';
 
 const USAGE = 'usage: migrate status|up|down';
 
@@ -12,6 +14,7 @@ export async function runMigrateCli(
   service: ServiceName,
   migrations: Migration[],
   argv: string[],
+  models: ModelCtor[] = [],
 ): Promise<number> {
   const command = argv[0];
   if (command !== 'status' && command !== 'up' && command !== 'down') {
@@ -20,13 +23,16 @@ export async function runMigrateCli(
   }
   const config = loadConfig(service);
   if (command !== 'status') await ensureDatabase(config.db);
-  const sequelize = createSequelize(config.db);
+  const sequelize = createSequelize(config.db, { models });
   const out = (line: string) => process.stdout.write(`[${service}] ${line}\n`);
   try {
     if (command === 'status') {
       const { executed, pending } = await migrationStatus(sequelize, service, migrations);
       for (const name of executed) out(`up      ${name}`);
       for (const name of pending) out(`pending ${name}`);
+      for (const p of await checkSchema(sequelize)) {
+        out(`schema  ${p.table}${p.column ? `.${p.column}` : ''}: ${p.problem}`);
+      }
     } else if (command === 'up') {
       const applied = await migrateUp(sequelize, service, migrations);
       out(applied.length ? `applied ${applied.join(', ')}` : 'already up to date');

@@ -1,5 +1,6 @@
 import type { Sequelize } from 'sequelize';
-import { driverPool, query, type Params, type Transaction } from './driver';
+import { withDriverConnection } from './connection';
+import { query, type Params, type Transaction } from './driver';
 
 /** What MySQL reports for a write. */
 export interface WriteResult {
@@ -16,7 +17,7 @@ export function statementCount(db: Sequelize): number {
 
 /**
  * Runs one statement on the driver connection itself: the transaction's, or one borrowed from
- * Sequelize's pool. Sequelize's own query() re-parses the SQL for placeholders, clones options
+ * the driver pool. Sequelize's own query() re-parses the SQL for placeholders, clones options
  * and wraps results on every call, which costs more than the statement on hot paths; mysql2
  * formats `?` (arrays expand for IN (?), arrays of arrays for VALUES ?) and `:name` parameters
  * itself.
@@ -24,13 +25,7 @@ export function statementCount(db: Sequelize): number {
 async function run(db: Sequelize, sql: string, params: Params, t?: Transaction): Promise<unknown> {
   statements.set(db, (statements.get(db) ?? 0) + 1);
   if (t) return query(t.connection, sql, params);
-  const pool = driverPool(db);
-  const conn = await pool.getConnection({});
-  try {
-    return await query(conn, sql, params);
-  } finally {
-    await pool.releaseConnection(conn);
-  }
+  return withDriverConnection(db, (conn) => query(conn, sql, params));
 }
 
 /**

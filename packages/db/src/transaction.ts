@@ -1,6 +1,7 @@
 import type { Sequelize } from 'sequelize';
 import { isDeadlock } from './errors';
-import { driverPool, query, type Transaction } from './driver';
+import { withDriverConnection } from './connection';
+import { query, type DriverConnection, type Transaction } from './driver';
 
 export interface TransactionOptions {
   /** Extra attempts after a deadlock or lock-wait timeout (InnoDB rolled the whole txn back). */
@@ -24,31 +25,35 @@ export async function withTransaction<T>(
   options: TransactionOptions = {},
 ): Promise<T> {
   const retries = options.retries ?? 3;
-  const pool = driverPool(sequelize);
   for (let attempt = 0; ; attempt++) {
-    const connection = await pool.getConnection({});
     try {
-      // Without SESSION it applies to the next transaction only, so the pool's connection
-      // goes back with its default.
-      if (options.isolation) {
-        await query(connection, `SET TRANSACTION ISOLATION LEVEL ${options.isolation}`, []);
-      }
-      await query(connection, 'START TRANSACTION', []);
-      let result: T;
-      try {
-        result = await fn({ connection });
-        await query(connection, 'COMMIT', []);
-      } catch (err) {
-        // A failed ROLLBACK means a dead connection; the pool drops those when validating.
-        await query(connection, 'ROLLBACK', []).catch(() => undefined);
-        throw err;
-      }
-      return result;
+      return await withDriverConnection(sequelize, (connection) =>
+        inTransaction(connection, fn, options.isolation),
+      );
     } catch (err) {
       if (attempt >= retries || !isDeadlock(err)) throw err;
       await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
-    } finally {
-      await pool.releaseConnection(connection);
     }
   }
+}
+
+async function inTransaction<T>(
+  connection: DriverConnection,
+  fn: (t: Transaction) => Promise<T>,
+  isolation: TransactionOptions['isolation'],
+): Promise<T> {
+  // Without SESSION it applies to the next transaction only, so the pool's connection goes back
+  // with its default.
+  if (isolation) await query(connection, `SET TRANSACTION ISOLATION LEVEL ${isolation}`, []);
+  await query(connection, 'START TRANSACTION', []);
+  let result: T;
+  try {
+    result = await fn({ connection });
+    await query(connection, 'COMMIT', []);
+  } catch (err) {
+    // A failed ROLLBACK means a broken connection: it is destroyed, not pooled, on the way out.
+    await query(connection, 'ROLLBACK', []).catch(() => undefined);
+    throw err;
+  }
+  return result;
 }

@@ -1,6 +1,7 @@
 export { databaseNow, Outbox } from './outbox';
 export type { EnqueueOptions, OutboxOptions } from './outbox';
 export { createOutboxTable, outboxTableDdl, outboxTableMigration } from './migration';
+export { outboxModel } from './outbox.model';
 export type {
   DeliveryContext,
   Enqueued,

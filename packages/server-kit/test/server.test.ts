@@ -112,6 +112,7 @@ describe('server-kit', () => {
         },
         updateUser: async () => ({}),
         changePassword: async () => ({}),
+        deleteUser: async () => ({}),
       },
     });
     address = `127.0.0.1:${await server.listen(0, '127.0.0.1')}`;

@@ -15,6 +15,7 @@ import { ConversationRepository } from './conversation.repository';
 import { ListCursorStore } from './list-cursor.store';
 import { MessagePeer } from './message.peer';
 import { migrations } from './migrations';
+import { CONVERSATION_MODELS } from './conversation.models';
 
 export interface ConversationDeps {
   config: Config;
@@ -36,7 +37,10 @@ export async function openConversationDeps({
   logger,
   metrics,
 }: ServeContext): Promise<ConversationDeps> {
-  const sequelize = await openDatabase(config.db, 'conversation', { migrations });
+  const sequelize = await openDatabase(config.db, 'conversation', {
+    migrations,
+    models: CONVERSATION_MODELS,
+  });
   const redis = createRedis(config.redis);
   redis.on('error', () => undefined); // failures surface per command and in health
   await waitForRedis(redis, 2000);

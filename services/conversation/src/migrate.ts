@@ -1,6 +1,9 @@
 import { runMigrateCli } from '@im-repo/db';
 import { migrations } from './migrations';
+import { CONVERSATION_MODELS } from './conversation.models';
 
-void runMigrateCli('conversation', migrations, process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});
+void runMigrateCli('conversation', migrations, process.argv.slice(2), CONVERSATION_MODELS).then(
+  (code) => {
+    process.exitCode = code;
+  },
+);

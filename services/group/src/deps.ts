@@ -21,6 +21,7 @@ import { GroupDomain } from './group.domain';
 import { GroupRepository } from './group.repository';
 import type { GroupRecord, MemberRecord } from './group.types';
 import { migrations } from './migrations';
+import { GROUP_MODELS } from './group.models';
 import {
   PARTICIPANTS_PER_CALL,
   PARTICIPANTS_TOPIC,
@@ -75,7 +76,10 @@ const memberCodec: Codec<MemberRecord> = {
  * participant outbox's drainer: everything main and tests share.
  */
 export async function openGroupDeps({ config, logger, metrics }: ServeContext): Promise<GroupDeps> {
-  const sequelize = await openDatabase(config.db, 'group', { migrations });
+  const sequelize = await openDatabase(config.db, 'group', {
+    migrations,
+    models: GROUP_MODELS,
+  });
   const redis = createRedis(config.redis);
   redis.on('error', () => undefined); // failures surface per command and in health
   await waitForRedis(redis, 2000);

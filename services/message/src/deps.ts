@@ -17,6 +17,7 @@ import { createMessageMetrics, type MessageMetrics } from './message.metrics';
 import { createGroupAccess, createUserDirectory, KnownIds } from './message.peers';
 import { MessageRepository } from './message.repository';
 import { migrations } from './migrations';
+import { MESSAGE_MODELS } from './message.models';
 import { RECORDS_TOPIC, recordsHandler } from './record-outbox';
 import type { SendBatcher } from './send-batcher';
 import { DeletedUsersRepository } from './deleted-users.repository';
@@ -48,7 +49,10 @@ export async function openMessageDeps({
   logger,
   metrics,
 }: ServeContext): Promise<MessageDeps> {
-  const sequelize = await openDatabase(config.db, 'message', { migrations });
+  const sequelize = await openDatabase(config.db, 'message', {
+    migrations,
+    models: MESSAGE_MODELS,
+  });
   const redis = createRedis(config.redis);
   redis.on('error', () => undefined); // failures surface per command and in health
   await waitForRedis(redis, 2000);

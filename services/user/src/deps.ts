@@ -12,6 +12,7 @@ import {
 } from '@im-repo/server-kit';
 import { LoginThrottle } from './login-throttle';
 import { migrations } from './migrations';
+import { USER_MODELS } from './user.models';
 import { PasswordHasher } from './password-hasher';
 import { registerDeletionTopics } from './user-deletion.outbox';
 import { UserDomain } from './user.domain';
@@ -44,7 +45,10 @@ const OUTBOX_INTERVAL_MS = 500;
 
 /** Opens MySQL (migrated) and Redis and wires the domain: everything main and tests share. */
 export async function openUserDeps({ config, logger, metrics }: ServeContext): Promise<UserDeps> {
-  const sequelize = await openDatabase(config.db, 'user', { migrations });
+  const sequelize = await openDatabase(config.db, 'user', {
+    migrations,
+    models: USER_MODELS,
+  });
   const redis = createRedis(config.redis);
   redis.on('error', () => undefined); // failures surface per command and in health
   await waitForRedis(redis, 2000);

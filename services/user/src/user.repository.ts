@@ -4,17 +4,19 @@ import {
   select,
   violatedKey,
   withTransaction,
-  type Sequelize,
+  type Database,
   type Transaction,
 } from '@im-repo/db';
 import { databaseNow } from '@im-repo/outbox';
+import { UserModel } from './user.models';
 import type { NewUser, UserChanges, UserRecord } from './user.types';
 
 export type InsertResult = 'ok' | 'user_id_taken' | 'username_taken';
 
 interface UserRow {
   user_id: string;
-  username: string;
+  /** NULL only on a deleted user's tombstone, which no read returns. */
+  username: string | null;
   nickname: string;
   avatar_url: string;
   created_at: Date;
@@ -28,7 +30,7 @@ const LIVE = 'deleted_at IS NULL';
 function toRecord(row: UserRow): UserRecord {
   return {
     userId: row.user_id,
-    username: row.username,
+    username: row.username ?? '',
     nickname: row.nickname,
     avatarUrl: row.avatar_url,
     createdAt: row.created_at,
@@ -36,9 +38,17 @@ function toRecord(row: UserRow): UserRecord {
   };
 }
 
-/** The users table. Returns plain records; knows nothing of gRPC. */
+/**
+ * The users table. Returns plain records; knows nothing of gRPC. Reads and writes that share a
+ * transaction with the outbox, and the cached reads, are SQL on the driver; the password paths
+ * (one row, next to a bcrypt hash that costs a thousand times more) go through the model.
+ */
 export class UserRepository {
-  constructor(private readonly db: Sequelize) {}
+  constructor(private readonly db: Database) {}
+
+  private get users() {
+    return this.db.getRepository(UserModel);
+  }
 
   /**
    * Inserts the user; `inTransaction` (the change's event) runs in the same transaction, only
@@ -86,7 +96,9 @@ export class UserRepository {
   }
 
   async findById(userId: string): Promise<UserRecord | null> {
-    const [row] = await select<UserRow>(this.db, `SELECT ${COLUMNS} FROM users WHERE user_id = ? AND ${LIVE}`,
+    const [row] = await select<UserRow>(
+      this.db,
+      `SELECT ${COLUMNS} FROM users WHERE user_id = ? AND ${LIVE}`,
       [userId],
     );
     return row ? toRecord(row) : null;
@@ -149,11 +161,10 @@ export class UserRepository {
   }
 
   async updatePasswordHash(userId: string, passwordHash: string, now: Date): Promise<void> {
-    await execute(this.db, `UPDATE users SET password_hash = ?, updated_at = ? WHERE user_id = ? AND ${LIVE}`, [
-      passwordHash,
-      now,
-      userId,
-    ]);
+    await this.users.update(
+      { password_hash: passwordHash, updated_at: now },
+      { where: { user_id: userId, deleted_at: null } },
+    );
   }
 
   /**
@@ -190,11 +201,10 @@ export class UserRepository {
     column: 'username' | 'user_id',
     value: string,
   ): Promise<{ user: UserRecord; passwordHash: string } | null> {
-    const [row] = await select<UserRow & { password_hash: string }>(
-      this.db,
-      `SELECT ${COLUMNS}, password_hash FROM users WHERE ${column} = ? AND ${LIVE}`,
-      [value],
-    );
+    const row = await this.users.findOne({
+      where: { [column]: value, deleted_at: null },
+      raw: true,
+    });
     return row ? { user: toRecord(row), passwordHash: row.password_hash } : null;
   }
 }

@@ -89,15 +89,22 @@ describe('infra/Dockerfile (static)', () => {
     const copies = stageNamed(file, 'builder')
       .instructions.filter((i) => i.keyword === 'COPY' && !i.flags.from)
       .flatMap((i) => i.args.split(/\s+/).slice(0, -1));
-    expect(copies).to.include.members(['proto', 'tsconfig.base.json', 'buf.yaml']);
+    expect(copies).to.include.members([
+      'proto',
+      'tsconfig.base.json',
+      'tsconfig.models.json',
+      'buf.yaml',
+    ]);
     for (const path of copies) expect(existsSync(repoPath(path)), path).to.equal(true);
-    // The reasons: packages/proto generates from ../../proto; every tsconfig extends the base.
+    // The reasons: packages/proto generates from ../../proto; every tsconfig extends the base
+    // (the packages with table models through tsconfig.models.json).
     expect(readRepoFile('packages', 'proto', 'scripts', 'generate.mjs')).to.include(
       "'..', '..', 'proto'",
     );
     expect(readRepoFile('services', 'user', 'tsconfig.build.json')).to.include(
-      '../../tsconfig.base.json',
+      '../../tsconfig.models.json',
     );
+    expect(readRepoFile('tsconfig.models.json')).to.include('./tsconfig.base.json');
   });
 
   it('runs on the Node LTS (node:26-slim) as a numeric non-root user, with the gRPC health check and the services start command', () => {
@@ -167,6 +174,7 @@ describe('infra/Dockerfile (static)', () => {
         'pnpm-workspace.yaml',
         'turbo.json',
         'tsconfig.base.json',
+        'tsconfig.models.json',
         'buf.yaml',
         'proto/im/user/v1/user.proto',
         'packages/proto/scripts/generate.mjs',

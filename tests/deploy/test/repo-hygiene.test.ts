@@ -62,6 +62,7 @@ describe('repository hygiene', () => {
     const turbo = JSON.parse(readRepoFile('turbo.json')) as { globalDependencies?: string[] };
     expect(turbo.globalDependencies).to.include.members([
       'tsconfig.base.json',
+      'tsconfig.models.json',
       'eslint.config.mjs',
     ]);
     for (const file of turbo.globalDependencies ?? []) {
