@@ -24,10 +24,17 @@ export interface DeletionPeers {
   conversation: PeerClient<'conversation'>;
 }
 
-/** The rows of one deletion (the user id is the key; the payload carries nothing more). */
-export function deletionRows(userId: string, eraseContent: boolean): NewOutboxRow[] {
+/**
+ * The row that makes every message replica refuse the user's sends: DeleteUser tries it before
+ * it returns, whatever happened to the topic lately.
+ */
+export function sendsRow(userId: string): NewOutboxRow {
+  return { topic: DELETION_TOPICS.messageForget, key: userId, payload: new Uint8Array(0) };
+}
+
+/** The other follow-ups of one deletion (the user id is the key; the payload is empty). */
+export function followUpRows(userId: string, eraseContent: boolean): NewOutboxRow[] {
   const topics: string[] = [
-    DELETION_TOPICS.messageForget,
     DELETION_TOPICS.presence,
     DELETION_TOPICS.group,
     DELETION_TOPICS.conversation,

@@ -10,7 +10,7 @@ import { ulid } from 'ulid';
 import type { LoginThrottle } from './login-throttle';
 import type { PasswordHasher } from './password-hasher';
 import { userKey } from './user.cache-keys';
-import { deletionRows } from './user-deletion.outbox';
+import { followUpRows, sendsRow } from './user-deletion.outbox';
 import { deletedEvent, registeredEvent, updatedEvent } from './user.events';
 import type { UserRepository } from './user.repository';
 import type { UserChanges, UserRecord } from './user.types';
@@ -170,15 +170,18 @@ export class UserDomain {
   async deleteUser(userId: string): Promise<void> {
     const outbox = this.outbox;
     if (!outbox) throw new Error('DeleteUser needs the user outbox');
-    let enqueued: Enqueued | undefined;
+    const enqueued: Enqueued[] = [];
     const deleted = await this.repo.markDeleted(userId, async (t, at) => {
-      enqueued = await outbox.enqueue(t, [
-        ...deletionRows(userId, this.options.eraseContent),
-        ...(this.options.events ? [deletedEvent(userId, at)] : []),
-      ]);
+      enqueued.push(await outbox.enqueue(t, [sendsRow(userId)], { alwaysInline: true }));
+      enqueued.push(
+        await outbox.enqueue(t, [
+          ...followUpRows(userId, this.options.eraseContent),
+          ...(this.options.events ? [deletedEvent(userId, at)] : []),
+        ]),
+      );
     });
     if (!deleted) throw userNotFound(userId);
     await this.cache.invalidate(userKey(userId));
-    if (enqueued) await outbox.deliver(enqueued);
+    await outbox.deliver(...enqueued);
   }
 }

@@ -409,6 +409,35 @@ describe('DeleteUser (all five services, real MariaDB, Redis and NATS)', functio
     }
   });
 
+  it('a replica whose Redis is down refuses a deleted user too (the check is on MySQL)', async () => {
+    const a = await h.register('a');
+    const b = await h.register('b');
+    const replica = await stack.startReplica('message', (config) => ({
+      ...config,
+      redis: { ...config.redis, port: 1, command_timeout_ms: 200 },
+    }));
+    const noRedis = createMessageServiceClient(replica.address, {
+      timeoutMs: TEST_CLIENT_TIMEOUT_MS,
+    });
+    try {
+      const sent = await h.send(a, SINGLE, b, 'before', undefined, noRedis);
+      await c().user.deleteUser({ userId: a });
+      await expectGrpcError(
+        h.send(a, SINGLE, b, 'before', sent.message!.clientMsgId, noRedis),
+        GrpcStatus.NOT_FOUND,
+        'USER_NOT_FOUND',
+      );
+      await expectGrpcError(
+        h.send(b, SINGLE, a, 'to a', undefined, noRedis),
+        GrpcStatus.NOT_FOUND,
+        'USER_NOT_FOUND',
+      );
+    } finally {
+      noRedis.close();
+      await replica.stop();
+    }
+  });
+
   it('a group member deleted is refused in the group at once, before the group service follows', async () => {
     const a = await h.register('a');
     const b = await h.register('b');
