@@ -1,78 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { credentials } from '@grpc/grpc-js';
 import { createUserServiceClient, userService } from '@im-repo/proto/user';
-import { decodeGrpcError, GrpcStatus } from '@im-repo/testing';
+import { createPki, decodeGrpcError, GrpcStatus, type Pki } from '@im-repo/testing';
 import { expect } from 'chai';
 import { clientCredentials, createGrpcServer, createLogger, type TlsFiles } from '../src';
-
-/** A CA, a server and a client certificate signed by it, and a client from another CA. */
-function makePki(dir: string) {
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const ca = (name: string) => {
-    ssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${name}`,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.crt`,
-    );
-  };
-  const leaf = (name: string, caName: string, san: string) => {
-    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\n`);
-    ssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      `/CN=${name}`,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-    );
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      `${caName}.crt`,
-      '-CAkey',
-      `${caName}.key`,
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-extfile',
-      `${name}.ext`,
-      '-out',
-      `${name}.crt`,
-    );
-  };
-  ca('ca');
-  ca('rogue-ca');
-  leaf('server', 'ca', 'DNS:localhost,IP:127.0.0.1');
-  leaf('client', 'ca', 'DNS:user-service');
-  leaf('rogue', 'rogue-ca', 'DNS:intruder');
-  const f = (n: string) => join(dir, n);
-  return {
-    server: { cert: f('server.crt'), key: f('server.key') },
-    client: { cert: f('client.crt'), key: f('client.key') },
-    rogue: { cert: f('rogue.crt'), key: f('rogue.key') },
-    ca: f('ca.crt'),
-  };
-}
 
 const handlers = Object.fromEntries(
   Object.keys(userService.definition).map((name) => [
@@ -90,16 +21,32 @@ async function outcome(call: Promise<unknown>): Promise<number> {
   }
 }
 
+type TlsPair = { cert: string; key: string };
+
 describe('TLS and mutual TLS', function () {
   this.timeout(30_000);
-  let dir: string;
-  let pki: ReturnType<typeof makePki>;
+  // A CA with a server and a client certificate, and a client of another CA.
+  let ours: Pki;
+  let theirs: Pki;
+  let pki: { server: TlsPair; client: TlsPair; rogue: TlsPair; ca: string };
 
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'im-tls-'));
-    pki = makePki(dir);
+    ours = createPki([
+      { name: 'server', san: 'DNS:localhost,IP:127.0.0.1' },
+      { name: 'client', san: 'DNS:user-service' },
+    ]);
+    theirs = createPki([{ name: 'rogue', san: 'DNS:intruder' }]);
+    pki = {
+      server: ours.cert('server'),
+      client: ours.cert('client'),
+      rogue: theirs.cert('rogue'),
+      ca: ours.ca,
+    };
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => {
+    ours.remove();
+    theirs.remove();
+  });
 
   async function serve(tls: TlsFiles) {
     const server = createGrpcServer({

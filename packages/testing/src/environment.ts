@@ -101,11 +101,10 @@ export async function createTestEnvironment(
   };
 }
 
-/** Deletes every key under a prefix: for tests, the FLUSHALL of one run's keyspace. */
-export async function deleteRedisPrefix(prefix: string): Promise<number> {
+/** Runs fn on each SCAN page of the keys under a prefix, on a connection of its own. */
+async function scanPrefix(prefix: string, fn: (redis: Redis, keys: string[]) => Promise<void>) {
   const cfg = base('user').redis;
   const redis = new Redis({ host: cfg.host, port: cfg.port, password: cfg.password || undefined });
-  let deleted = 0;
   try {
     let cursor = '0';
     do {
@@ -117,11 +116,19 @@ export async function deleteRedisPrefix(prefix: string): Promise<number> {
         1000,
       );
       cursor = next;
-      if (keys.length > 0) deleted += await redis.unlink(...keys);
+      if (keys.length > 0) await fn(redis, keys);
     } while (cursor !== '0');
   } finally {
     redis.disconnect();
   }
+}
+
+/** Deletes every key under a prefix: for tests, the FLUSHALL of one run's keyspace. */
+export async function deleteRedisPrefix(prefix: string): Promise<number> {
+  let deleted = 0;
+  await scanPrefix(prefix, async (redis, keys) => {
+    deleted += await redis.unlink(...keys);
+  });
   return deleted;
 }
 
@@ -129,28 +136,13 @@ export async function deleteRedisPrefix(prefix: string): Promise<number> {
 export async function redisKeysWithoutTtl(
   prefix: string,
 ): Promise<{ keys: number; withoutTtl: string[] }> {
-  const cfg = base('user').redis;
-  const redis = new Redis({ host: cfg.host, port: cfg.port, password: cfg.password || undefined });
   const withoutTtl: string[] = [];
   let count = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(
-        cursor,
-        'MATCH',
-        `${escapeGlob(prefix)}*`,
-        'COUNT',
-        1000,
-      );
-      cursor = next;
-      count += keys.length;
-      const ttls = await Promise.all(keys.map((k) => redis.pttl(k)));
-      keys.forEach((k, i) => ttls[i] === -1 && withoutTtl.push(k));
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
+  await scanPrefix(prefix, async (redis, keys) => {
+    count += keys.length;
+    const ttls = await Promise.all(keys.map((k) => redis.pttl(k)));
+    keys.forEach((k, i) => ttls[i] === -1 && withoutTtl.push(k));
+  });
   return { keys: count, withoutTtl };
 }
 
