@@ -375,6 +375,18 @@ describe('DeleteUser (all five services, real MariaDB, Redis and NATS)', functio
       'groupDismissed',
     ]);
     expect(g2Events[2]!.value).to.deep.equal({ groupId: g2, operatorId: a });
+
+    // A repeated delivery (the outbox is at least once) changes nothing and emits nothing.
+    await c().group.forgetUser({ userId: a });
+    await c().conversation.forgetUser({ userId: a });
+    await c().presence.forgetUser({ userId: a });
+    await c().message.forgetUser({ userId: a, eraseContent: false });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await events.read()).length).to.equal(all.length);
+    expect((await c().group.getGroup({ groupId: g1 })).group).to.deep.include({
+      ownerId: b,
+      memberCount: 1,
+    });
   });
 
   it("the message service's known-users cache: a second replica refuses a deleted user at once", async () => {
