@@ -91,18 +91,21 @@ export class OutboxStore {
   }
 
   /**
-   * The keys among `rows` that still have a row older than the oldest of `rows` (ids in
-   * `exclude` do not count: delivered, their delete not run yet). A plain read outside any
-   * transaction: it sees every commit so far and waits on no lock.
+   * The keys among `rows` that have a row of someone else's older than the newest of `rows`
+   * (ids in `exclude` do not count: delivered, their delete not run yet). Older than the newest,
+   * not the oldest: one delivery may carry several commits of a key (a batch split into
+   * commits), and another writer's row committed between two of them must go out before the
+   * later one. A plain read outside any transaction: it sees every commit so far and waits on
+   * no lock.
    */
   async keysWithOlderRows(rows: OutboxRow[], exclude: Iterable<number>): Promise<Set<string>> {
     const conditions: string[] = [];
     const params: unknown[] = [];
     for (const list of byKey(rows).values()) {
       conditions.push('(topic = ? AND ordering_key = ? AND id < ?)');
-      params.push(list[0]!.topic, list[0]!.key, Math.min(...list.map((r) => r.id)));
+      params.push(list[0]!.topic, list[0]!.key, Math.max(...list.map((r) => r.id)));
     }
-    const skip = [...exclude];
+    const skip = [...exclude, ...rows.map((r) => r.id)];
     const found = await select<{ topic: string; ordering_key: Buffer }>(
       this.db,
       `SELECT DISTINCT topic, ordering_key FROM ${this.table}

@@ -251,6 +251,30 @@ describe('Outbox', () => {
     expect(r.delivered.map((x) => x.payload.toString())).to.deep.equal(['x:0', 'x:1']);
   });
 
+  it("one delivery of two commits of a key waits for another replica's row committed between them", async () => {
+    const a = outbox(0);
+    const b = outbox(1);
+    const r = recorder();
+    a.register('t', r.handler);
+    b.register('t', r.handler);
+    // A commits x:0, B commits x:1, A commits x:2; A then delivers its two commits at once (a
+    // batch that was split into commits). x:2 must not go out before B's x:1.
+    const first = await enqueue(a, rows('t', 'x', 1));
+    const between = await enqueue(b, rows('t', 'x', 1, 1), dbs[1]);
+    const third = await enqueue(a, rows('t', 'x', 1, 2));
+    await a.deliver(first, third);
+    expect(r.delivered.map((x) => x.payload.toString())).to.deep.equal([]);
+    await b.deliver(between);
+    await waitFor(
+      async () => {
+        await Promise.all([a.drainOnce(), b.drainOnce()]);
+        return r.delivered.length >= 3;
+      },
+      { timeoutMs: 10_000, what: 'every row delivered' },
+    );
+    expect(r.delivered.map((x) => x.payload.toString())).to.deep.equal(['x:0', 'x:1', 'x:2']);
+  });
+
   it('two drainers on one table under load: every row delivered, per-key order, never a key out twice at once, no deadlock', async function () {
     this.timeout(120_000);
     warnings.length = 0;

@@ -11,6 +11,8 @@ export interface StoredEvent {
   /** The stream sequence. */
   seq: number;
   msgId: string;
+  /** When the stream stored it (the NATS server's clock). */
+  storedAt: Date;
   event: Event;
 }
 
@@ -52,6 +54,7 @@ export async function createTestEvents(natsUrl = TEST_NATS_URL): Promise<TestEve
         subject: m.subject,
         seq: m.seq,
         msgId: m.header?.get('Nats-Msg-Id') ?? '',
+        storedAt: m.time,
         event: Event.decode(m.data),
       });
     }

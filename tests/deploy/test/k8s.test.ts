@@ -20,16 +20,24 @@ type Validator = new (data: never) => { validate(): void };
 
 /** kubernetes-models classes (JSON schemas of the Kubernetes API) for the kinds the base uses. */
 async function validators(): Promise<Record<string, Validator>> {
-  const [{ Deployment }, { Service }, { ConfigMap }, { Secret }, { PodDisruptionBudget }] =
-    await Promise.all([
-      import('kubernetes-models/apps/v1/Deployment'),
-      import('kubernetes-models/v1/Service'),
-      import('kubernetes-models/v1/ConfigMap'),
-      import('kubernetes-models/v1/Secret'),
-      import('kubernetes-models/policy/v1/PodDisruptionBudget'),
-    ]);
+  const [
+    { Deployment },
+    { StatefulSet },
+    { Service },
+    { ConfigMap },
+    { Secret },
+    { PodDisruptionBudget },
+  ] = await Promise.all([
+    import('kubernetes-models/apps/v1/Deployment'),
+    import('kubernetes-models/apps/v1/StatefulSet'),
+    import('kubernetes-models/v1/Service'),
+    import('kubernetes-models/v1/ConfigMap'),
+    import('kubernetes-models/v1/Secret'),
+    import('kubernetes-models/policy/v1/PodDisruptionBudget'),
+  ]);
   return {
     'apps/v1/Deployment': Deployment as unknown as Validator,
+    'apps/v1/StatefulSet': StatefulSet as unknown as Validator,
     'v1/Service': Service as unknown as Validator,
     'v1/ConfigMap': ConfigMap as unknown as Validator,
     'v1/Secret': Secret as unknown as Validator,
@@ -90,11 +98,13 @@ describe(`infra/k8s kustomize base (${kubectl ? 'rendered by kubectl kustomize' 
     );
   });
 
-  it('has exactly a Deployment, a Service and a PodDisruptionBudget per service, a ConfigMap and a Secret', () => {
+  it('has exactly a Deployment, a Service and a PodDisruptionBudget per service, a ConfigMap, a Secret and NATS', () => {
     const names = docs.map((d) => `${String(d.kind)}/${String(at(d, 'metadata', 'name'))}`).sort();
     const expected = [
       'ConfigMap/im-repo-config',
       'Secret/im-repo-db',
+      'StatefulSet/nats',
+      'Service/nats',
       ...SERVICES.flatMap((s) => [
         `Deployment/${s}-service`,
         `Service/${s}-service`,
@@ -111,6 +121,32 @@ describe(`infra/k8s kustomize base (${kubectl ? 'rendered by kubectl kustomize' 
       const env = `${service.toUpperCase()}_SERVICE_ADDR`;
       expect(data[env], env).to.equal(`dns:///${service}-service:${DEFAULT_PORTS[service].grpc}`);
     }
+  });
+
+  it('runs NATS with JetStream on a volume, at the address the ConfigMap gives the services', () => {
+    const nats = find('StatefulSet', 'nats');
+    const pod = at<Json>(nats, 'spec', 'template');
+    const [container] = at<Json[]>(pod, 'spec', 'containers');
+    const args = at<string[]>(container, 'args');
+    expect(args).to.include('-js');
+    const storeDir = args[args.indexOf('-sd') + 1];
+    // The JetStream store is the claim's volume, so the stream outlives the pod.
+    const mount = at<Json[]>(container, 'volumeMounts').find((m) => m.mountPath === storeDir);
+    expect(mount, `a volume mounted at ${storeDir}`).to.not.equal(undefined);
+    const claims = at<Json[]>(nats, 'spec', 'volumeClaimTemplates');
+    expect(claims.map((c) => at(c, 'metadata', 'name'))).to.include(mount!.name);
+    expect(at(container, 'readinessProbe', 'httpGet', 'path')).to.match(/js-enabled-only/);
+    // The services reach it through its Service, at the ConfigMap's EVENTS_NATS_URL.
+    const url = new URL(at<Record<string, string>>(configMap(), 'data').EVENTS_NATS_URL!);
+    const svc = find('Service', url.hostname);
+    const labels = at<Record<string, string>>(pod, 'metadata', 'labels');
+    const selector = at<Record<string, string>>(svc, 'spec', 'selector');
+    expect(Object.entries(selector).every(([k, v]) => labels[k] === v)).to.equal(true);
+    const port = at<Json[]>(svc, 'spec', 'ports').find((p) => p.port === Number(url.port));
+    expect(port, `a Service port ${url.port}`).to.not.equal(undefined);
+    const target = at<Json[]>(container, 'ports').find((p) => p.name === port!.targetPort);
+    expect(target?.containerPort).to.equal(4222);
+    expect(at(nats, 'spec', 'serviceName')).to.equal(url.hostname);
   });
 
   for (const service of SERVICES) {

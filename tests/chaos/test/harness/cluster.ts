@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, healthCheck, waitFor } from '@im-repo/testing';
 import { MariaDb, Nats, Redis, healthWatch, portOpen } from './dependencies';
+import { EVENTS_PREFIX, EVENTS_STREAM } from './events';
 import { Proc, killAll } from './process';
 import { FaultyProxy } from './proxy';
 
@@ -142,6 +143,10 @@ export class Cluster {
           LOG_LEVEL: 'warn',
           SCRYPT_COST: '1024',
           PEER_TIMEOUT_MS: '5000',
+          // Change events on, to the run's private NATS.
+          EVENTS_NATS_URL: this.nats.url,
+          EVENTS_STREAM,
+          EVENTS_SUBJECT_PREFIX: EVENTS_PREFIX,
           ...peers,
           ...extraEnv,
         };

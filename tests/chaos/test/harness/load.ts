@@ -139,6 +139,11 @@ export class Ledger {
   readonly conversations = new Map<string, Set<string>>();
   /** Two acknowledgements of one key that disagree. */
   readonly conflicts: string[] = [];
+  /**
+   * Acknowledged sends the store checks cannot read back (a dismissed group's): only their
+   * event is checked.
+   */
+  readonly eventOnly = new Map<string, { conversationId: string; seq: number }>();
 
   record(
     request: SendMessageRequest,
@@ -171,6 +176,9 @@ export interface LoadStats {
   retried: number;
   failedAttempts: number;
   errorCodes: Map<string, number>;
+  /** Read-your-writes probes: GetMaxSeqs right after an acknowledgement, and how many were below it. */
+  probes: number;
+  staleAfterAck: number;
 }
 
 /**
@@ -183,6 +191,8 @@ export class Load {
     retried: 0,
     failedAttempts: 0,
     errorCodes: new Map(),
+    probes: 0,
+    staleAfterAck: 0,
   };
   private stopping = false;
   private readonly workers: Promise<void>[] = [];
@@ -222,6 +232,7 @@ export class Load {
           );
           this.stats.acknowledged++;
           if (attempt > 0) this.stats.retried++;
+          if (n % 10 === 0) await this.probe(message!.conversationId, message!.seq);
           break;
         } catch (err) {
           this.stats.failedAttempts++;
@@ -230,6 +241,19 @@ export class Load {
           await sleep(Math.min(1000, 50 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random()));
         }
       }
+    }
+  }
+
+  /** Whether a reader sees the sender's own message right after its acknowledgement. */
+  private async probe(conversationId: string, seq: number): Promise<void> {
+    try {
+      const { maxSeqs } = await this.clients.message.getMaxSeqs({
+        conversationIds: [conversationId],
+      });
+      this.stats.probes++;
+      if ((maxSeqs[conversationId] ?? 0) < seq) this.stats.staleAfterAck++;
+    } catch {
+      // A fault of the moment: no answer, nothing to judge.
     }
   }
 

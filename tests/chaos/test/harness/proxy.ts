@@ -23,6 +23,8 @@ export class FaultyProxy {
   /** Of the COMMITs seen while faulty, the share whose reply is cut off. */
   commitResetRatio = 0.4;
   commitResets = 0;
+  /** Of those, the COMMITs that never reached the server. */
+  commitsDropped = 0;
   randomResets = 0;
   private server: Server | undefined;
   private readonly pairs = new Set<Pair>();
@@ -63,10 +65,12 @@ export class FaultyProxy {
     upstream.connect(this.targetPort, '127.0.0.1');
     client.on('data', (chunk: Buffer) => {
       if (this.faulty && holdsCommit(chunk) && Math.random() < this.commitResetRatio) {
-        // The COMMIT reaches the server; its reply never reaches the service.
+        // The service cannot know the outcome: half of these COMMITs reach the server (their
+        // reply never comes back), half never do (the transaction rolls back).
         this.commitResets++;
         replyCut = true;
-        upstream.write(chunk);
+        if (Math.random() < 0.5) upstream.write(chunk);
+        else this.commitsDropped++;
         client.resetAndDestroy();
         setTimeout(() => upstream.destroy(), 500);
         return;

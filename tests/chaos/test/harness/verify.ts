@@ -26,7 +26,7 @@ export interface Verdict {
 export class Verifier {
   private readonly verifiedUpTo = new Map<string, number>();
   /** (sender, client_msg_id) -> where it is stored. */
-  private readonly stored = new Map<string, { conversationId: string; seq: number }>();
+  readonly stored = new Map<string, { conversationId: string; seq: number }>();
   /** conversation|seq -> who is stored there (names what took a lost message's place). */
   private readonly bySeq = new Map<string, string>();
 
