@@ -134,6 +134,8 @@ export class GroupDomain {
         group_id: group.groupId,
       });
     }
+    // Deleted since the user service answered.
+    if ('deletedUsers' in joins) throw usersNotFound(joins.deletedUsers);
     // Lookups before the create may have cached "not found" for the group or its members.
     await this.invalidate(group.groupId, { result: null, group: true, members: ids });
     await this.outbox.deliver(joins);
@@ -194,6 +196,9 @@ export class GroupDomain {
       const now = this.now();
       const current = await tx.members(unique([operatorId, ...requested]));
       const admitted = this.admissible(group, operatorId, requested, current);
+      // Deleted since the user service answered: refused, so no join outlives the deletion.
+      const deleted = await tx.deletedAmong(admitted.fresh);
+      if (deleted.length > 0) throw usersNotFound(deleted);
       // Users who left since the first pass were members then, so they exist.
       const members = admitted.fresh.map((userId): MemberRecord => ({
         groupId,
@@ -276,6 +281,9 @@ export class GroupDomain {
    * one group per transaction. Idempotent: a repeat finds nothing left to leave.
    */
   async forgetUser(userId: string): Promise<void> {
+    // First, so a CreateGroup or AddMembers still in flight either committed before the groups
+    // are listed below or is refused (see GroupRepository.deletedAmong).
+    await this.repo.addDeletedUser(userId);
     let after: PagePosition | undefined;
     for (;;) {
       const page = await this.repo.listUserGroups(userId, after, FORGET_PAGE);
