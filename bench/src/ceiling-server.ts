@@ -20,6 +20,7 @@ server.addService(UserServiceService, {
   batchGetUsers: notUsed,
   updateUser: notUsed,
   changePassword: notUsed,
+  deleteUser: notUsed,
 });
 server.bindAsync(`127.0.0.1:${process.argv[2]}`, ServerCredentials.createInsecure(), (err) => {
   if (err) throw err;

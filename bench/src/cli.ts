@@ -1,12 +1,14 @@
 // pnpm bench [scenario...] [--use-running] [--duration=S] [--warmup=S] [--channels=N]
 //            [--no-baselines] [--profile=service,...] [--node-flags="--flag ..."]
+//            [--client=frames|h2|grpc-js]
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Fixtures } from './fixtures';
 import { runClosedLoop } from './load';
 import { ProcessMeter, type Watched } from './proc-stats';
-import type { BenchContext, Prepared, Result, Scenario } from './scenario';
+import { STORES, type BenchContext, type Prepared, type Result, type Scenario } from './scenario';
+import { useLoadClient, type LoadClientKind } from './clients';
 import { SCENARIOS } from './scenarios';
 import { startStack, ROOT } from './stack';
 import { printTable } from './report';
@@ -28,6 +30,7 @@ function parseArgs(argv: string[]) {
     baselines: !flags.has('no-baselines'),
     profile: flags.get('profile')?.split(',') ?? [],
     nodeFlags: flags.get('node-flags')?.split(' ').filter(Boolean) ?? [],
+    client: (flags.get('client') ?? 'frames') as LoadClientKind,
   };
 }
 
@@ -48,6 +51,7 @@ function select(names: string[], withBaselines: boolean): Scenario[] {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const scenarios = select(args.names, args.baselines);
+  useLoadClient(args.client);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const stack = await startStack({
     useRunning: args.useRunning,
@@ -71,12 +75,23 @@ async function main() {
         ];
         const meter = new ProcessMeter(watched);
         let metered: ReturnType<ProcessMeter['stop']> | undefined;
+        const load1: number[] = [];
+        let clientCpu = process.cpuUsage();
         // CPU and memory are read over the measured window only, not the warm-up.
         const load = await runClosedLoop(prepared.op, {
           concurrency: scenario.concurrency,
           durationMs: args.durationMs,
           warmupMs: args.warmupMs,
-          onMeasure: (phase) => (phase === 'start' ? meter.start() : (metered = meter.stop())),
+          onMeasure: (phase) => {
+            load1.push(loadavg()[0]!);
+            if (phase === 'start') {
+              meter.start();
+              clientCpu = process.cpuUsage();
+            } else {
+              metered = meter.stop();
+              clientCpu = process.cpuUsage(clientCpu);
+            }
+          },
         });
         const { cpuSeconds, peakRssMb } = metered!;
         const totalCpu = Object.values(cpuSeconds).reduce((a, b) => a + b, 0);
@@ -96,6 +111,8 @@ async function main() {
           p99: load.p99,
           cpuUsPerUnit: (totalCpu / load.units) * 1e6,
           cpuSeconds,
+          loadAverage: [load1[0]!, load1[1]!],
+          clientCpuUsPerUnit: (clientCpu.user + clientCpu.system) / load.units,
           peakRssMb,
           firstError: load.firstError,
           marks: [],
@@ -115,7 +132,7 @@ async function main() {
       }
       result.marks = scenario.targets(result, results);
       const servicesRss = Object.entries(result.peakRssMb).filter(
-        ([label]) => !['mariadbd', 'redis-server'].includes(label),
+        ([label]) => !STORES.includes(label),
       );
       for (const [label, mb] of servicesRss) {
         if (label !== 'ceiling-server' && mb > 200)
@@ -140,6 +157,7 @@ async function main() {
     cores: cpus().length,
     memoryGb: Math.round(totalmem() / 2 ** 30),
     node: process.version,
+    client: args.client,
   };
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });

@@ -41,6 +41,49 @@ export function findPids(...fragments: string[]): number[] {
   return pids;
 }
 
+/** Socket inodes listening on a TCP port (any address), from /proc/net/tcp{,6}. */
+function listeningInodes(port: number): Set<string> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is ADDR:PORT in hex; state 0A is LISTEN; field 9 is the inode.
+      if (f[1]?.endsWith(`:${hexPort}`) && f[3] === '0A') inodes.add(f[9]!);
+    }
+  }
+  return inodes;
+}
+
+/**
+ * The process listening on a TCP port: on a shared machine other MariaDB, Redis or NATS servers
+ * (a test suite's own) run too, and only the one the services use may be charged. Falls back to
+ * the command-line match when the sockets cannot be read.
+ */
+export function pidListeningOn(port: number, ...fallback: string[]): number[] {
+  const inodes = listeningInodes(port);
+  if (inodes.size > 0) {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        for (const fd of readdirSync(`/proc/${entry}/fd`)) {
+          const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${entry}/fd/${fd}`));
+          if (m && inodes.has(m[1]!)) return [Number(entry)];
+        }
+      } catch {
+        // gone, or not ours to read
+      }
+    }
+  }
+  return fallback.length ? findPids(...fallback) : [];
+}
+
 /**
  * Node processes running `script` in the working directory `dir` (not the `sh -c` wrapper a
  * package manager's start script leaves around them).

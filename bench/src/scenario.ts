@@ -37,6 +37,10 @@ export interface Result {
   /** Server CPU microseconds per unit (services + mariadbd + redis-server). */
   cpuUsPerUnit: number;
   cpuSeconds: Record<string, number>;
+  /** The load generator's own CPU per unit (setup excluded): must stay below the servers'. */
+  clientCpuUsPerUnit?: number;
+  /** 1-minute load average of the machine when the measured window started and ended. */
+  loadAverage?: [number, number];
   peakRssMb: Record<string, number>;
   verified?: string;
   firstError?: string;
@@ -65,6 +69,9 @@ export interface Scenario {
   /** Runs the scenario itself instead of the default single load phase (sub-runs). */
   run?(ctx: BenchContext, measure: (prepared: Prepared) => Promise<Result>): Promise<Result>;
 }
+
+/** Processes that are not services: their CPU gets its own column, their RSS no target. */
+export const STORES = ['mariadbd', 'redis-server', 'nats-server'];
 
 export const mark = (target: string, ok: boolean, actual: string): Mark => ({ target, ok, actual });
 export const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { loadConfig, SERVICES, type ServiceName } from '@im-repo/config';
 import { deleteRedisPrefix, freePort, healthCheck, waitFor } from '@im-repo/testing';
 import mysql from 'mysql2/promise';
-import { findPids, findNodePidsIn, type Watched } from './proc-stats';
+import { findNodePidsIn, pidListeningOn, type Watched } from './proc-stats';
 
 export const ROOT = join(__dirname, '..', '..');
 
@@ -18,11 +18,32 @@ export interface Stack {
   redisPrefix: string;
   /** mariadbd and redis-server, charged to every scenario. */
   storePids: Watched[];
+  /** Extra node flags every service process runs with (the ceiling server too). */
+  nodeFlags: string[];
+  /**
+   * One more process of a service on its own port, with extra environment (events on, say),
+   * stopped with the stack. Not available with useRunning.
+   */
+  startExtra(service: ServiceName, label: string, env: Record<string, string>): Promise<Extra>;
   stop(): Promise<void>;
 }
 
+export interface Extra {
+  address: string;
+  pid: number;
+  metricsUrl: string;
+  stop(): Promise<void>;
+}
+
+const stopChild = (c: ChildProcess) =>
+  new Promise((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve(null);
+    c.once('exit', resolve);
+    c.kill('SIGTERM');
+  });
+
 /** The node flags of a service's own start script (`node <flags> dist/main.js`): run as deployed. */
-function startFlags(service: ServiceName): string[] {
+export function startFlags(service: ServiceName): string[] {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'services', service, 'package.json'), 'utf8')) as {
     scripts: { start: string };
   };
@@ -32,11 +53,14 @@ function startFlags(service: ServiceName): string[] {
   return rest.slice(0, -1);
 }
 
-/** The MySQL server (mariadbd or mysqld) and the Redis server on the configured port. */
-function storePids(redisPort: number): Watched[] {
+/** The MySQL server and the Redis server the services use (by their listening ports). */
+function storePids(dbPort: number, redisPort: number): Watched[] {
   return [
-    ...[...findPids('mariadbd'), ...findPids('mysqld')].map((pid) => ({ label: 'mariadbd', pid })),
-    ...findPids('redis-server', `:${redisPort}`).map((pid) => ({ label: 'redis-server', pid })),
+    ...pidListeningOn(dbPort, 'mariadbd').map((pid) => ({ label: 'mariadbd', pid })),
+    ...pidListeningOn(redisPort, 'redis-server', `:${redisPort}`).map((pid) => ({
+      label: 'redis-server',
+      pid,
+    })),
   ];
 }
 
@@ -88,7 +112,9 @@ export async function startStack(options: {
       servicePids,
       dbName: base.db.name,
       redisPrefix: base.redis.key_prefix,
-      storePids: storePids(base.redis.port),
+      storePids: storePids(base.db.port, base.redis.port),
+      nodeFlags: options.nodeFlags ?? [],
+      startExtra: () => Promise.reject(new Error('not with --use-running')),
       stop: async () => undefined,
     };
   }
@@ -115,12 +141,17 @@ export async function startStack(options: {
   );
   const children: ChildProcess[] = [];
   const servicePids: Partial<Record<ServiceName, number>> = {};
-  for (const s of built) {
-    const profiling = options.profile?.includes(s)
+  const spawnService = (
+    s: ServiceName,
+    label: string,
+    port: { grpc: number; metrics: number },
+    env: Record<string, string>,
+  ) => {
+    const profiling = options.profile?.includes(label)
       ? [
           '--cpu-prof',
           `--cpu-prof-dir=${join(ROOT, 'bench', 'results', 'profiles')}`,
-          `--cpu-prof-name=${s}-${stamp}.cpuprofile`,
+          `--cpu-prof-name=${label}-${stamp}.cpuprofile`,
         ]
       : [];
     const child = spawn(
@@ -138,22 +169,24 @@ export async function startStack(options: {
           ...peerEnv,
           CONFIG_FILE: '',
           SERVER_HOST: '127.0.0.1',
-          SERVER_PORT: String(ports[s].grpc),
-          METRICS_PORT: String(ports[s].metrics),
+          SERVER_PORT: String(port.grpc),
+          METRICS_PORT: String(port.metrics),
           DB_NAME: dbName,
           REDIS_KEY_PREFIX: redisPrefix,
           LOG_LEVEL: 'warn',
           GROUP_MAX_MEMBERS: '6000',
           // Setup registers users; hashing cost is not what these scenarios measure.
           SCRYPT_COST: '1024',
+          ...env,
         },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
     );
-    child.stderr!.on('data', (d) => options.log(`[${s}] ${String(d).trim()}`));
+    child.stderr!.on('data', (d) => options.log(`[${label}] ${String(d).trim()}`));
     children.push(child);
-    servicePids[s] = child.pid!;
-  }
+    return child;
+  };
+  for (const s of built) servicePids[s] = spawnService(s, s, ports[s], {}).pid!;
   await Promise.all(built.map((s) => waitServing(addresses[s])));
   options.log(
     `services up (database ${dbName}, ports ${built.map((s) => `${s} ${ports[s].grpc}`).join(', ')})`,
@@ -167,18 +200,22 @@ export async function startStack(options: {
     servicePids,
     dbName,
     redisPrefix,
-    storePids: storePids(base.redis.port),
+    storePids: storePids(base.db.port, base.redis.port),
+    nodeFlags: options.nodeFlags ?? [],
+    async startExtra(service, label, env) {
+      const port = { grpc: await freePort(), metrics: await freePort() };
+      const child = spawnService(service, label, port, env);
+      const address = `127.0.0.1:${port.grpc}`;
+      await waitServing(address);
+      return {
+        address,
+        pid: child.pid!,
+        metricsUrl: `http://127.0.0.1:${port.metrics}/metrics`,
+        stop: () => stopChild(child).then(() => undefined),
+      };
+    },
     async stop() {
-      await Promise.all(
-        children.map(
-          (c) =>
-            new Promise((resolve) => {
-              if (c.exitCode !== null) return resolve(null);
-              c.once('exit', resolve);
-              c.kill('SIGTERM');
-            }),
-        ),
-      );
+      await Promise.all(children.map(stopChild));
       const conn = await mysql.createConnection({
         host: base.db.host,
         port: base.db.port,

@@ -4,12 +4,13 @@ import { loadConfig } from '@im-repo/config';
 import { GetUserRequest } from '@im-repo/proto/user';
 import { freePort } from '@im-repo/testing';
 import mysql from 'mysql2/promise';
-import { RawPool } from '../clients';
+import { loadClient } from '../clients';
 import { type Scenario } from '../scenario';
+import { startFlags } from '../stack';
 
 export const ceiling: Scenario = {
   name: 'ceiling',
-  what: 'no-op unary rpc on a bare grpc-js server (same client)',
+  what: "no-op unary rpc on a bare grpc-js server, run with the services' node flags (same client)",
   concurrency: 64,
   unit: 'calls',
   services: [],
@@ -17,7 +18,15 @@ export const ceiling: Scenario = {
     const port = await freePort();
     const child = spawn(
       process.execPath,
-      ['-r', 'tsx/cjs', join(__dirname, '..', 'ceiling-server.ts'), String(port)],
+      [
+        // The services' own heap flag (and any --node-flags): GC sizing is part of per-call cost.
+        ...startFlags('user'),
+        ...ctx.stack.nodeFlags,
+        '-r',
+        'tsx/cjs',
+        join(__dirname, '..', 'ceiling-server.ts'),
+        String(port),
+      ],
       {
         stdio: ['ignore', 'pipe', 'inherit'],
       },
@@ -26,10 +35,16 @@ export const ceiling: Scenario = {
       child.stdout!.once('data', () => resolve());
       child.once('exit', (code) => reject(new Error(`ceiling server exited ${code}`)));
     });
-    const pool = new RawPool(`127.0.0.1:${port}`, ctx.channels);
-    const request = Buffer.from(GetUserRequest.encode({ userId: 'ceiling' }).finish());
+    const pool = loadClient(`127.0.0.1:${port}`, ctx.channels);
+    // Varied per call like getuser's, though the server ignores it: same client work.
+    const requests = Array.from({ length: 1000 }, (_, i) =>
+      Buffer.from(GetUserRequest.encode({ userId: `ceiling-${i}` }).finish()),
+    );
     return {
-      op: (w) => pool.call(w, '/im.user.v1.UserService/GetUser', request).then(() => undefined),
+      op: (w, i) =>
+        pool
+          .call(w, '/im.user.v1.UserService/GetUser', requests[(w * 7919 + i) % requests.length]!)
+          .then(() => undefined),
       extraPids: [{ label: 'ceiling-server', pid: child.pid! }],
       async cleanup() {
         pool.close();

@@ -1,7 +1,7 @@
 import type { Scenario } from '../scenario';
 import { ceiling, rawBatch, rawTxn } from './baselines';
 import { list } from './conversation';
-import { pull, send, sendGroupSize, sendHotGroup } from './message';
+import { pull, send, sendEvents, sendGroupSize, sendHotGroup } from './message';
 import { batchStatus, heartbeat } from './presence';
 import { getUser } from './user';
 
@@ -12,6 +12,7 @@ export const SCENARIOS: Scenario[] = [
   rawBatch,
   getUser,
   send,
+  sendEvents,
   sendHotGroup,
   sendGroupSize,
   pull,

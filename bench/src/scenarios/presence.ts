@@ -1,5 +1,5 @@
 import { BatchGetStatusRequest, HeartbeatRequest, Platform } from '@im-repo/proto/presence';
-import { RawPool } from '../clients';
+import { loadClient } from '../clients';
 import { inParallel } from '../fixtures';
 import { fmt, mark, ratio, type Scenario } from '../scenario';
 
@@ -25,7 +25,7 @@ export const heartbeat: Scenario = {
         }).finish(),
       ),
     );
-    const pool = new RawPool(ctx.stack.addresses.presence, ctx.channels);
+    const pool = loadClient(ctx.stack.addresses.presence, ctx.channels);
     return {
       op: (w, i) =>
         pool
@@ -82,7 +82,7 @@ export const batchStatus: Scenario = {
         }).finish(),
       ),
     );
-    const pool = new RawPool(ctx.stack.addresses.presence, ctx.channels);
+    const pool = loadClient(ctx.stack.addresses.presence, ctx.channels);
     return {
       op: (w, i) =>
         pool

@@ -59,6 +59,8 @@ export class CacheAside<T> {
   private readonly inflight = new Map<string, Promise<T | null>>();
   private retrying = 0;
   private readonly counter: Counter<'cache' | 'result'>;
+  /** One bound child per outcome: labelling on every lookup costs hashing (getuser's hot path). */
+  private readonly counted = new Map<string, { inc(n?: number): void }>();
   private readonly codec: Codec<T>;
 
   constructor(private readonly options: CacheAsideOptions<T>) {
@@ -209,7 +211,12 @@ export class CacheAside<T> {
   }
 
   private count(result: 'hit' | 'miss' | 'negative_hit' | 'error') {
-    this.counter.inc({ cache: this.options.name, result });
+    let child = this.counted.get(result);
+    if (!child) {
+      child = this.counter.labels({ cache: this.options.name, result });
+      this.counted.set(result, child);
+    }
+    child.inc();
   }
 
   private fail(err: unknown, op: string) {

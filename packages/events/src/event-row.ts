@@ -1,6 +1,6 @@
 import type { NewOutboxRow } from '@im-repo/outbox';
 import { Event } from '@im-repo/proto/events';
-import { ulid } from 'ulid';
+import { newUlid } from './ids';
 
 /** The outbox topic of the change events (every service that emits uses this one). */
 export const EVENTS_TOPIC = 'event';
@@ -15,7 +15,7 @@ export function eventRow(
   occurredAt: Date,
   payload: NonNullable<Event['payload']>,
 ): NewOutboxRow {
-  const bytes = Event.encode({ eventId: ulid(), occurredAt, payload }).finish();
+  const bytes = Event.encode({ eventId: newUlid(), occurredAt, payload }).finish();
   return { topic: EVENTS_TOPIC, key, payload: bytes };
 }
 

@@ -7,3 +7,4 @@ export type { StreamSettings } from './stream';
 export { EVENT_KINDS, eventSubject, PATH_BY_FIELD, streamSubject } from './subjects';
 export type { EventCase } from './subjects';
 export { eventOutbox, openEvents } from './open';
+export { monotonicUlids, newUlid, pooledRandom } from './ids';

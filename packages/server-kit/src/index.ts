@@ -1,5 +1,5 @@
 export { itemsThatFit, MAX_ANSWER_BYTES } from './answer-size';
-export { currentContext, outgoingMetadata, REQUEST_ID_HEADER } from './context';
+export { currentContext, outgoingMetadata, propagateContext, REQUEST_ID_HEADER } from './context';
 export type { CallContext } from './context';
 export { mapError, relayPeerError, translatePeerError } from './error-mapping';
 export type { ErrorTranslator } from './error-mapping';

@@ -1,6 +1,6 @@
 import type { Config } from '@im-repo/config';
 import type { ClientOptions } from '@im-repo/proto';
-import { outgoingMetadata } from './context';
+import { outgoingMetadata, propagateContext } from './context';
 import { clientCredentials } from './tls';
 
 /**
@@ -12,6 +12,7 @@ export function peerClientOptions(
   config: Config,
   extra: Partial<ClientOptions> = {},
 ): ClientOptions {
+  propagateContext();
   return {
     credentials: clientCredentials(config.tls),
     timeoutMs: config.peers.timeout_ms,

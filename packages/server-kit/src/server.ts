@@ -5,11 +5,17 @@ import {
   type ServerWritableStream,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { randomUUID } from 'node:crypto';
-import { Code, codeName } from '@im-repo/errors';
 import type { ServiceInfo } from '@im-repo/proto';
-import { REQUEST_ID_HEADER, runInContext, type CallContext } from './context';
-import { mapError, translatePeerError, type ErrorTranslator } from './error-mapping';
+import {
+  composeStages,
+  contextStage,
+  errorStage,
+  logStage,
+  metricsStage,
+  type MethodInfo,
+} from './call-stages';
+import { runInContext, type CallContext } from './context';
+import { translatePeerError, type ErrorTranslator } from './error-mapping';
 import { HealthMonitor, type HealthChecks } from './health';
 import { internalCallerGuard } from './internal-callers';
 import type { Logger } from './logger';
@@ -106,142 +112,28 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
   const implementation: UntypedServiceImplementation = {};
   const definition = tolerantDefinition(service as ServiceInfo);
   for (const [name, def] of Object.entries(service.definition)) {
-    const method = def as { path: string; responseStream: boolean };
+    const { path, responseStream } = def as { path: string; responseStream: boolean };
     const handler = (options.handlers as Record<string, unknown>)[name];
-    if (typeof handler !== 'function') throw new Error(`no handler for ${method.path}`);
-    const rpc = method.path.slice(method.path.lastIndexOf('/') + 1);
+    if (typeof handler !== 'function') throw new Error(`no handler for ${path}`);
+    const method: MethodInfo = {
+      path,
+      rpc: path.slice(path.lastIndexOf('/') + 1),
+      package: service.package,
+      service: service.name,
+      responseStream,
+    };
+    const begin = composeStages({
+      context: contextStage(method, logger, shutdown.signal),
+      metrics: metricsStage(method, metrics),
+      mapError: errorStage(method, translators),
+      log: logStage(method, logger),
+      inflight,
+    });
     // Checked before validation (API.md): a stranger learns nothing about the request's shape.
     const authorize = internalRpcs.has(name) ? guardInternal : undefined;
-    const grpcType = method.responseStream ? 'server_stream' : 'unary';
-    const labels = { grpc_type: grpcType, grpc_service: service.name, grpc_method: rpc };
-    const started = metrics.started.labels(labels);
-    const handling = metrics.handling.labels(labels);
-    // One bound child per status code: labelling on every call costs hashing and validation.
-    const handledByCode = new Map<number, { inc(): void }>();
-    const handled = (code: number) => {
-      let child = handledByCode.get(code);
-      if (!child) {
-        child = metrics.handled.labels({ ...labels, grpc_code: codeName(code) });
-        handledByCode.set(code, child);
-      }
-      return child;
-    };
-
-    const begin = (
-      call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
-    ) => {
-      started.inc();
-      inflight.add();
-      const startedAt = process.hrtime.bigint();
-      // The request id and the abort signal cost a random UUID and an AbortController per
-      // call; most unary calls never look at them, so both are made on first use.
-      let requestId = String(call.metadata.get(REQUEST_ID_HEADER)[0] ?? '') || undefined;
-      let signal: AbortSignal | undefined;
-      let callLogger: Logger | undefined;
-      const ctx: CallContext = {
-        get requestId() {
-          requestId ??= randomUUID();
-          return requestId;
-        },
-        method: method.path,
-        metadata: call.metadata,
-        get signal() {
-          if (!signal) {
-            const abort = new AbortController();
-            if (call.cancelled) abort.abort();
-            else call.on('cancelled', () => abort.abort());
-            signal = method.responseStream
-              ? AbortSignal.any([abort.signal, shutdown.signal])
-              : abort.signal;
-          }
-          return signal;
-        },
-        get logger() {
-          callLogger ??= logger.child({ rpc, request_id: ctx.requestId });
-          return callLogger;
-        },
-      };
-      const finish = (err: unknown) => {
-        const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
-        let code: number = Code.OK;
-        let status;
-        if (err !== undefined) {
-          const mapped = mapError(err, service.package, translators);
-          status = mapped.status;
-          code = status.code;
-          if (mapped.internal !== undefined) {
-            logger.error('rpc failed', {
-              rpc,
-              request_id: ctx.requestId,
-              code: codeName(code),
-              duration_ms: seconds * 1000,
-              error:
-                mapped.internal instanceof Error ? mapped.internal.stack : String(mapped.internal),
-            });
-          } else {
-            logger.log(code === Code.UNAVAILABLE ? 'warn' : 'info', 'rpc', {
-              rpc,
-              request_id: ctx.requestId,
-              code: codeName(code),
-              reason: (err as { reason?: string }).reason,
-              duration_ms: seconds * 1000,
-            });
-          }
-        } else if (logger.isDebugEnabled()) {
-          logger.debug('rpc', {
-            rpc,
-            request_id: ctx.requestId,
-            code: 'OK',
-            duration_ms: seconds * 1000,
-          });
-        }
-        handled(code).inc();
-        handling.observe(seconds);
-        inflight.done();
-        return status;
-      };
-      return { ctx, finish };
-    };
-
-    if (method.responseStream) {
-      const streamHandler = handler as StreamHandler<unknown, unknown>;
-      implementation[name] = (call: ServerWritableStream<unknown, unknown>) => {
-        const { ctx, finish } = begin(call);
-        runInContext(ctx, async () => {
-          authorize?.(call);
-          checkDecoded(call.request);
-          return streamHandler(call.request, call, ctx);
-        }).then(
-          () => {
-            finish(undefined);
-            call.end();
-          },
-          (err: unknown) => {
-            const status = finish(err);
-            if (!call.cancelled) call.emit('error', status);
-          },
-        );
-      };
-    } else {
-      const unaryHandler = handler as UnaryHandler<unknown, unknown>;
-      implementation[name] = (
-        call: ServerUnaryCall<unknown, unknown>,
-        callback: sendUnaryData<unknown>,
-      ) => {
-        const { ctx, finish } = begin(call);
-        runInContext(ctx, async () => {
-          authorize?.(call);
-          checkDecoded(call.request);
-          return unaryHandler(call.request, ctx);
-        }).then(
-          (response) => {
-            finish(undefined);
-            callback(null, response);
-          },
-          (err: unknown) => callback(finish(err) ?? null),
-        );
-      };
-    }
+    implementation[name] = responseStream
+      ? streamMethod(begin, authorize, handler as StreamHandler<unknown, unknown>)
+      : unaryMethod(begin, authorize, handler as UnaryHandler<unknown, unknown>);
   }
 
   server.addService(definition as unknown as Parameters<Server['addService']>[0], implementation);
@@ -295,6 +187,56 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
       });
       return stopping;
     },
+  };
+}
+
+type Begin = ReturnType<typeof composeStages>;
+type Authorize = ReturnType<typeof internalCallerGuard>;
+
+/** The handler's promise; a synchronous throw (a failed guard or decode) becomes a rejection. */
+async function invoke<T>(
+  ctx: CallContext,
+  call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+  authorize: Authorize,
+  run: () => Promise<T>,
+): Promise<T> {
+  return runInContext(ctx, () => {
+    authorize?.(call);
+    checkDecoded(call.request);
+    return run();
+  });
+}
+
+function unaryMethod(begin: Begin, authorize: Authorize, handler: UnaryHandler<unknown, unknown>) {
+  return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+    const { ctx, finish } = begin(call);
+    invoke(ctx, call, authorize, () => handler(call.request, ctx)).then(
+      (response) => {
+        finish();
+        callback(null, response);
+      },
+      (err: unknown) => callback(finish(err) ?? null),
+    );
+  };
+}
+
+function streamMethod(
+  begin: Begin,
+  authorize: Authorize,
+  handler: StreamHandler<unknown, unknown>,
+) {
+  return (call: ServerWritableStream<unknown, unknown>) => {
+    const { ctx, finish } = begin(call);
+    invoke(ctx, call, authorize, () => handler(call.request, call, ctx)).then(
+      () => {
+        finish();
+        call.end();
+      },
+      (err: unknown) => {
+        const status = finish(err);
+        if (!call.cancelled) call.emit('error', status);
+      },
+    );
   };
 }
 

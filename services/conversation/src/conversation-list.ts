@@ -14,6 +14,17 @@ export const positionOf = (r: UserConversationRecord): ListPosition => ({
   conversationId: r.conversationId,
 });
 
+/**
+ * The list's order: pinned first, newest activity first, then id ascending (ids are ASCII, so
+ * this is MySQL's ascii_bin order too).
+ */
+export function listOrder(a: UserConversationRecord, b: UserConversationRecord): number {
+  if (a.pinned !== b.pinned) return a.pinned ? -1 : 1;
+  const d = lastActivity(b).getTime() - lastActivity(a).getTime();
+  if (d !== 0) return d;
+  return a.conversationId < b.conversationId ? -1 : a.conversationId > b.conversationId ? 1 : 0;
+}
+
 /** Whether r sorts strictly after p: pinned first, newest activity first, then id ascending. */
 export function comesAfter(r: UserConversationRecord, p: ListPosition): boolean {
   if (r.pinned !== p.pinned) return p.pinned;

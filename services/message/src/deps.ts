@@ -1,7 +1,7 @@
 import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
-import { EVENTS_TOPIC, openEvents } from '@im-repo/events';
+import { EVENTS_TOPIC, monotonicUlids, openEvents } from '@im-repo/events';
 import { Outbox } from '@im-repo/outbox';
 import {
   createPeerClient,
@@ -10,7 +10,6 @@ import {
   type Logger,
   type ServeContext,
 } from '@im-repo/server-kit';
-import { monotonicFactory } from 'ulid';
 import { HeadCache } from './head-cache';
 import { MessageDomain } from './message.domain';
 import { createMessageMetrics, type MessageMetrics } from './message.metrics';
@@ -105,7 +104,7 @@ export async function openMessageDeps({
         maxInflight: Math.max(1, Math.min(8, Math.floor(config.db.pool_max / 3))),
         maxQueued: config.message.send_queue_max,
       },
-      newId: monotonicFactory(),
+      newId: monotonicUlids(),
       metrics: messageMetrics,
       logger,
       events: events !== undefined,

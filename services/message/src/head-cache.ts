@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { cacheCounter, redisScript, type RedisClient } from '@im-repo/cache';
 import type { Counter, Registry } from 'prom-client';
-import { headKey } from './message.cache-keys';
+import { headKey, seqKey } from './message.cache-keys';
 import { previewOf } from './preview';
 import type { ConversationHead, MessageRecord } from './message.types';
 
@@ -16,6 +16,12 @@ import type { ConversationHead, MessageRecord } from './message.types';
  * only a reader creates a key: it leaves a fill token (t) in it, reads MySQL, and fills only if
  * its token is still there. An advance that finds a token raises the floor (fs, fst) the fill
  * must reach, so a fill read before a commit that returned to its sender cannot land below it.
+ *
+ * Beside each hash, a plain string key holds s alone (the seq key), so a list's 200 max_seqs are
+ * one MGET instead of a script walking 200 hashes. Only the scripts write it, in the same call
+ * as the hash and with the same TTL: set to s whenever s is written or read, deleted by an
+ * advance that finds no hash. So it is never ahead of MySQL, and a commit either moves it or
+ * removes it; a missing one sends the reader to the hash (which recreates it).
  */
 
 const NEWER = `
@@ -23,31 +29,35 @@ local function newer(seq, st, cs, cst)
   return seq > cs or (seq == cs and st > cst)
 end`;
 
-// KEYS: one head key per conversation; ARGV: want message (1/0), new token, token ttl ms.
-// -> per key {1, s, st, m?} cached, or {0, token} to fill. A standalone Redis takes every key of
-// a request in one call (a script call costs Redis far more than the reads it makes); Redis
-// Cluster gets one call per key, auto-pipelined per node.
+// KEYS: head key and seq key per conversation, in pairs; ARGV: want message (1/0), new token,
+// token ttl ms. -> per conversation {1, s, st, m?} cached, or {0, token} to fill. A standalone
+// Redis takes every key of a request in one call (a script call costs Redis far more than the
+// reads it makes); Redis Cluster gets one call per conversation, auto-pipelined per node.
 const READ = `
 local out = {}
-for i, key in ipairs(KEYS) do
+for i = 1, #KEYS, 2 do
+  local key = KEYS[i]
   local v = redis.call('HMGET', key, 's', 'st', 't')
+  local n = (i + 1) / 2
   if v[1] then
+    local ttl = redis.call('PTTL', key)
+    if ttl > 0 then redis.call('SET', KEYS[i + 1], v[1], 'PX', ttl) end
     if ARGV[1] == '1' and tonumber(v[2]) > 0 then
-      out[i] = {1, v[1], v[2], redis.call('HGET', key, 'm')}
+      out[n] = {1, v[1], v[2], redis.call('HGET', key, 'm')}
     else
-      out[i] = {1, v[1], v[2]}
+      out[n] = {1, v[1], v[2]}
     end
   elseif v[3] then
-    out[i] = {0, v[3]}
+    out[n] = {0, v[3]}
   else
     redis.call('HSET', key, 't', ARGV[2])
     redis.call('PEXPIRE', key, ARGV[3])
-    out[i] = {0, ARGV[2]}
+    out[n] = {0, ARGV[2]}
   end
 end
 return out`;
 
-// KEYS[1]; ARGV: seq, st, message, ttl ms. After a commit (send or recall).
+// KEYS: head key, seq key; ARGV: seq, st, message, ttl ms. After a commit (send or recall).
 const ADVANCE = `${NEWER}
 local v = redis.call('HMGET', KEYS[1], 's', 'st', 't', 'fs', 'fst')
 local seq, st = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -55,14 +65,17 @@ if v[1] then
   if not newer(seq, st, tonumber(v[1]), tonumber(v[2])) then return 0 end
   redis.call('HSET', KEYS[1], 's', ARGV[1], 'st', ARGV[2], 'm', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[4])
   return 1
 end
+-- No hash (expired, evicted, flushed): a seq key left over would now be behind this commit.
+redis.call('DEL', KEYS[2])
 if v[3] and newer(seq, st, tonumber(v[4] or '0'), tonumber(v[5] or '0')) then
   redis.call('HSET', KEYS[1], 'fs', ARGV[1], 'fst', ARGV[2])
 end
 return 0`;
 
-// KEYS[1]; ARGV: token, seq, st, message, ttl ms. A reader's MySQL answer.
+// KEYS: head key, seq key; ARGV: token, seq, st, message, ttl ms. A reader's MySQL answer.
 const FILL = `${NEWER}
 local v = redis.call('HMGET', KEYS[1], 's', 'st', 't', 'fs', 'fst')
 local seq, st = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -76,6 +89,7 @@ end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 's', ARGV[2], 'st', ARGV[3], 'm', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[5])
 return 1`;
 
 const readScript = redisScript<unknown[][]>(READ);
@@ -197,7 +211,7 @@ export class HeadCache {
     try {
       await advanceScript.run(
         this.redis,
-        [headKey(msg.conversationId)],
+        [headKey(msg.conversationId), seqKey(msg.conversationId)],
         [msg.seq, msg.status, encode(msg), this.ttlMs(this.options.ttlSeconds)],
       );
       return true;
@@ -245,8 +259,26 @@ export class HeadCache {
 
   /** max_seq of each id (0 when unknown). */
   async maxSeqs(ids: string[]): Promise<Map<string, number>> {
-    const unique = [...new Set(ids)];
+    const all = [...new Set(ids)];
     const result = new Map<string, number>();
+    // The seq keys first: one plain read for the whole list; the rest go through the hashes.
+    const seqs = await this.readSeqs(all);
+    const unique = seqs ? all.filter((_, i) => seqs[i] === null) : all;
+    if (seqs) {
+      let hits = 0;
+      let negative = 0;
+      all.forEach((id, i) => {
+        const s = seqs[i];
+        if (s === null || s === undefined) return;
+        const seq = Number(s);
+        result.set(id, seq);
+        if (seq === 0) negative++;
+        else hits++;
+      });
+      this.count('hit', hits);
+      this.count('negative_hit', negative);
+    }
+    if (unique.length === 0) return result;
     const lookups = await this.read(unique, false);
     const misses: { id: string; token: string }[] = [];
     unique.forEach((id, i) => {
@@ -309,6 +341,20 @@ export class HeadCache {
     return unique.flatMap((id) => found.get(id) ?? []);
   }
 
+  /** The seq keys of ids (null where missing); null when Redis failed. */
+  private async readSeqs(ids: string[]): Promise<(string | null)[] | null> {
+    if (ids.length === 0) return [];
+    try {
+      return this.redis.isCluster
+        ? // Keys of one request live in different slots: one GET each, auto-pipelined per node.
+          await Promise.all(ids.map((id) => this.redis.get(seqKey(id))))
+        : await this.redis.mget(ids.map(seqKey));
+    } catch (err) {
+      this.options.onError(err, 'head.read');
+      return null;
+    }
+  }
+
   private async read(
     ids: string[],
     wantMessage: boolean,
@@ -329,28 +375,36 @@ export class HeadCache {
           (
             await Promise.all(
               ids.map((id) =>
-                readScript.run(this.redis, [headKey(id)], [want, token, TOKEN_TTL_MS]),
+                readScript.run(this.redis, [headKey(id), seqKey(id)], [want, token, TOKEN_TTL_MS]),
               ),
             )
           ).map((reply) => reply[0]!)
-        : await readScript.run(this.redis, ids.map(headKey), [want, token, TOKEN_TTL_MS]);
+        : await readScript.run(
+            this.redis,
+            ids.flatMap((id) => [headKey(id), seqKey(id)]),
+            [want, token, TOKEN_TTL_MS],
+          );
     } catch (err) {
       this.options.onError(err, 'head.read');
       this.counter.inc({ cache: 'message_head', result: 'error' }, ids.length);
       return null;
     }
-    return replies.map((reply) => {
+    // Counted per outcome, not per key: a list asks for 200 at once.
+    const counts = { hit: 0, miss: 0, negative_hit: 0 };
+    const out = replies.map((reply) => {
       if (Number(reply[0]) === 1) {
         const seq = Number(reply[1]);
         const status = Number(reply[2]);
         const message = reply[3] === undefined || reply[3] === null ? undefined : String(reply[3]);
         const usable = !wantMessage || seq === 0 || message !== undefined;
-        this.count(usable ? (seq === 0 ? 'negative_hit' : 'hit') : 'miss');
+        counts[usable ? (seq === 0 ? 'negative_hit' : 'hit') : 'miss']++;
         return { kind: 'hit' as const, seq, status, message };
       }
-      this.count('miss');
+      counts.miss++;
       return { kind: 'miss' as const, token: String(reply[1]) };
     });
+    for (const [result, n] of Object.entries(counts)) this.count(result as keyof typeof counts, n);
+    return out;
   }
 
   private async fill(
@@ -363,7 +417,11 @@ export class HeadCache {
   ): Promise<void> {
     const ttl = this.ttlMs(empty ? this.options.emptyTtlSeconds : this.options.ttlSeconds);
     try {
-      await fillScript.run(this.redis, [headKey(id)], [token, seq, status, message, ttl]);
+      await fillScript.run(
+        this.redis,
+        [headKey(id), seqKey(id)],
+        [token, seq, status, message, ttl],
+      );
     } catch (err) {
       this.options.onError(err, 'head.fill');
     }
@@ -373,7 +431,7 @@ export class HeadCache {
     return Math.round(seconds * 1000 * (1 + Math.random() * 0.1));
   }
 
-  private count(result: 'hit' | 'miss' | 'negative_hit') {
-    this.counter.inc({ cache: 'message_head', result });
+  private count(result: 'hit' | 'miss' | 'negative_hit', n = 1) {
+    if (n > 0) this.counter.inc({ cache: 'message_head', result }, n);
   }
 }

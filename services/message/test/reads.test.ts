@@ -10,6 +10,7 @@ import {
   type TestEnvironment,
 } from '@im-repo/testing';
 import { advanceScript } from '../src/head-cache';
+import { headKey, seqKey } from '../src/message.cache-keys';
 import {
   groupSend,
   startMessageService,
@@ -290,6 +291,32 @@ describe('reads: PullMessages, GetMaxSeqs, GetConversationHeads', () => {
   });
 
   describe('Redis trouble', () => {
+    it('a seq key that outlived its head (evicted) is dropped by the next commit, never read behind it', async () => {
+      const [p, q] = [uniqueId('ep'), uniqueId('eq')].sort() as [string, string];
+      peers.data.users.add(p).add(q);
+      const conversationId = `si_${p}_${q}`;
+      const maxSeq = async () =>
+        (await svc.client.getMaxSeqs({ conversationIds: [conversationId] })).maxSeqs[
+          conversationId
+        ];
+      await svc.client.sendMessage(textSend(p, q));
+      expect(await maxSeq()).to.equal(1);
+      expect(await svc.deps.redis.get(seqKey(conversationId))).to.equal('1');
+      // The hash goes (eviction picks keys one by one) and its seq key stays.
+      await svc.deps.redis.del(headKey(conversationId));
+      const { message } = await svc.client.sendMessage(textSend(q, p));
+      expect(message!.seq).to.equal(2);
+      // Read-your-writes: the sender's next read sees its commit, not the old seq key.
+      expect(await maxSeq()).to.equal(2);
+      const { heads } = await svc.client.getConversationHeads({
+        conversationIds: [conversationId],
+        maxSeqOnlyIds: [],
+      });
+      expect(heads[0]!.lastMessage!.seq).to.equal(2);
+      // The reads refilled it from MySQL, and the seq key with it.
+      expect(await svc.deps.redis.get(seqKey(conversationId))).to.equal('2');
+    });
+
     it('a head that could not be advanced during a Redis blip is behind, never ahead, and catches up', async () => {
       const [p, q] = [uniqueId('bp'), uniqueId('bq')].sort() as [string, string];
       peers.data.users.add(p).add(q);
