@@ -100,5 +100,10 @@ export function createConversationHandlers(
       await domain.removeParticipants(removedParticipants(req));
       return {};
     },
+
+    async forgetUser(req) {
+      await domain.forgetUser(validate.id('user_id', req.userId));
+      return {};
+    },
   };
 }

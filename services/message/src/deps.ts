@@ -13,12 +13,14 @@ import {
 import { HeadCache } from './head-cache';
 import { MessageDomain } from './message.domain';
 import { createMessageMetrics, type MessageMetrics } from './message.metrics';
-import { createGroupAccess, createUserDirectory } from './message.peers';
+import { createGroupAccess, createUserDirectory, KnownIds } from './message.peers';
 import { MessageRepository } from './message.repository';
 import { migrations } from './migrations';
 import { MESSAGE_MODELS } from './message.models';
 import { RECORDS_TOPIC, recordsHandler } from './record-outbox';
 import type { SendBatcher } from './send-batcher';
+import { DeletedUsersRepository } from './deleted-users.repository';
+import { DeletedUserCheck, UserForgetting } from './user-deletion';
 
 export interface MessageDeps {
   config: Config;
@@ -32,6 +34,7 @@ export interface MessageDeps {
   batcher: SendBatcher;
   outbox: Outbox;
   domain: MessageDomain;
+  forgetting: UserForgetting;
   close(): Promise<void>;
 }
 
@@ -68,6 +71,9 @@ export async function openMessageDeps({
     registry: metrics.registry,
     onError: onRedisError,
   });
+  const deletedUsers = new DeletedUsersRepository(sequelize);
+  const knownUsers = new KnownIds(100_000);
+  const forgetting = new UserForgetting(deletedUsers, heads, (id) => knownUsers.forget(id));
   const outbox = new Outbox({
     db: sequelize,
     table: 'message_outbox',
@@ -85,7 +91,7 @@ export async function openMessageDeps({
     repository,
     heads,
     outbox,
-    createUserDirectory(users),
+    createUserDirectory(users, new DeletedUserCheck(deletedUsers), knownUsers),
     createGroupAccess(groups),
     {
       recallWindowSeconds: config.message.recall_window_seconds,
@@ -118,6 +124,7 @@ export async function openMessageDeps({
     batcher: domain.batcher,
     outbox,
     domain,
+    forgetting,
     async close() {
       await domain.close();
       await outbox.stop();

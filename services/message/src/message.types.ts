@@ -3,7 +3,7 @@
 export const ConversationKind = { SINGLE: 1, GROUP: 2 } as const;
 export type ConversationKind = (typeof ConversationKind)[keyof typeof ConversationKind];
 
-export const MessageStatus = { NORMAL: 1, RECALLED: 2 } as const;
+export const MessageStatus = { NORMAL: 1, RECALLED: 2, DELETED: 3 } as const;
 export type MessageStatus = (typeof MessageStatus)[keyof typeof MessageStatus];
 
 export const GroupRole = { MEMBER: 1, ADMIN: 2, OWNER: 3 } as const;
@@ -69,6 +69,11 @@ export interface PullRange {
 export interface UserDirectory {
   /** Throws NOT_FOUND USER_NOT_FOUND naming the first unknown id. */
   assertExist(userIds: string[]): Promise<void>;
+  /**
+   * Throws NOT_FOUND USER_NOT_FOUND naming the first deleted id. Asked of the shared store on
+   * every send, so a deletion reaches every replica at once.
+   */
+  assertNotDeleted(userIds: string[]): Promise<void>;
 }
 
 export interface GroupAccess {

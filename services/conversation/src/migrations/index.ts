@@ -3,6 +3,7 @@ import { createUserConversations } from './0001-create-user-conversations';
 import { createConversationActivity } from './0002-create-conversation-activity';
 import { addFormerMemberFreeze } from './0003-add-former-member-freeze';
 import { createConversationOutbox } from './0004-create-conversation-outbox';
+import { createDeletedUsers } from './0005-create-conversation-deleted-users';
 
 /** Every migration of the conversation service, in order. */
 export const migrations: Migration[] = [
@@ -10,4 +11,5 @@ export const migrations: Migration[] = [
   createConversationActivity,
   addFormerMemberFreeze,
   createConversationOutbox,
+  createDeletedUsers,
 ];

@@ -4,6 +4,7 @@ import { createConversationSeqs } from './0002-create-conversation-seqs';
 import { createMessageOutbox } from './0003-create-message-outbox';
 import { widenConversationIds } from './0004-widen-conversation-ids';
 import { moveOutbox } from './0005-move-outbox';
+import { createDeletedUsers } from './0006-create-message-deleted-users';
 
 /** Every migration of the message service, in order. */
 export const migrations: Migration[] = [
@@ -12,4 +13,5 @@ export const migrations: Migration[] = [
   createMessageOutbox,
   widenConversationIds,
   moveOutbox,
+  createDeletedUsers,
 ];
