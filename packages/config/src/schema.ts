@@ -19,14 +19,14 @@ export const DEFAULT_PORTS: Record<ServiceName, { grpc: number; metrics: number 
 
 /**
  * Who may call a service's internal rpcs under mutual TLS (API.md v1.1 "Internal rpcs"): the
- * services that call them. user, presence have no internal rpcs.
+ * services that call them. user has no internal rpcs.
  */
 export const DEFAULT_INTERNAL_CALLERS: Record<ServiceName, string[]> = {
   user: [],
   group: ['message', 'user'],
   message: ['user'],
   conversation: ['message', 'group', 'user'],
-  presence: [],
+  presence: ['user'],
 };
 
 const peer = (service: ServiceName, env: string) =>
@@ -111,7 +111,7 @@ export const schema = {
       env: 'INTERNAL_CALLERS',
       default: (s) => DEFAULT_INTERNAL_CALLERS[s],
       shownDefault:
-        'conversation: message,group,user; group: message,user; message: user (per service)',
+        'conversation: message,group,user; group: message,user; message: user; presence: user (per service)',
       doc: 'Certificate identities (DNS SAN, else CN) allowed to call internal rpcs under mutual TLS',
     }),
   },
@@ -258,6 +258,11 @@ export const schema = {
       min: 0,
       max: 100_000,
       doc: 'Password hashes waiting for a slot; beyond it a call is RESOURCE_EXHAUSTED OVERLOADED',
+    }),
+    delete_erases_content: bool({
+      env: 'USER_DELETE_ERASES_CONTENT',
+      default: false,
+      doc: 'DeleteUser also erases every message the user sent (status DELETED, empty content)',
     }),
   },
   group: {

@@ -45,6 +45,12 @@ interface Topic {
 export interface EnqueueOptions {
   /** The inline delivery's lease for these rows (default: the outbox's leaseMs). */
   leaseMs?: number;
+  /**
+   * Hold these rows for the inline delivery even while their topic skips it after a failure:
+   * for a caller whose answer depends on the attempt being made now (DeleteUser's sends
+   * check). The topic must be inline.
+   */
+  alwaysInline?: boolean;
 }
 
 const NOTHING: Enqueued = { rows: [], inline: [] };
@@ -131,7 +137,7 @@ export class Outbox {
     const inline = rows.map((r) => {
       const topic = this.topics.get(r.topic);
       if (!topic) throw new Error(`outbox topic ${r.topic} has no handler`);
-      return topic.inline && now >= topic.skipInlineUntil;
+      return topic.inline && (options.alwaysInline === true || now >= topic.skipInlineUntil);
     });
     const ids = await this.store.insert(
       t,

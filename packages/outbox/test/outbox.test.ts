@@ -197,6 +197,24 @@ describe('Outbox', () => {
     expect(delivered).to.deep.equal(['s:0', 's:1']);
   });
 
+  it('alwaysInline rows are tried inline even while their topic skips the inline attempt', async () => {
+    const a = outbox(0);
+    let down = true;
+    const delivered: string[] = [];
+    a.register('t', async (batch) => {
+      if (down) throw new Error('peer down');
+      delivered.push(...batch.map((x) => x.payload.toString()));
+    });
+    await a.deliver(await enqueue(a, rows('t', 'u', 1)));
+    down = false;
+    const other = await withTransaction(dbs[0]!, (t) =>
+      a.enqueue(t, rows('t', 'v', 1), { alwaysInline: true }),
+    );
+    expect(other.inline).to.deep.equal([true]);
+    await a.deliver(other);
+    expect(delivered).to.deep.equal(['v:0']);
+  });
+
   it('a row delivered after an undelivered row of its key counts as undelivered', async () => {
     const a = outbox(0);
     const calls: string[][] = [];

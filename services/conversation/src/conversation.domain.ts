@@ -285,6 +285,11 @@ export class ConversationDomain {
     );
   }
 
+  /** A deleted user (the user service's outbox): the list is dropped and stays empty. */
+  forgetUser(userId: string): Promise<void> {
+    return this.repo.forgetUser(userId);
+  }
+
   /** The head a row shows: the conversation now, or where a former member's row froze. */
   private async headOf(row: UserConversationRecord): Promise<ConversationHead> {
     if (row.frozenSeq === null) return this.messages.head(row.conversationId);

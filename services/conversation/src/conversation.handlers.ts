@@ -102,6 +102,11 @@ export function createConversationHandlers(
       return {};
     },
 
+    async forgetUser(req) {
+      await domain.forgetUser(validate.id('user_id', req.userId));
+      return {};
+    },
+
     async recordCleared(req) {
       await domain.recordCleared(clearedRecords(req.records));
       return {};

@@ -66,8 +66,19 @@ export class ConversationActivityModel extends Model {
   updated_at!: Date;
 }
 
+/** Users the user service deleted (conversation.ForgetUser): nothing is written for them again. */
+@Table({ tableName: 'conversation_deleted_users', modelName: 'conversation_deleted_users' })
+export class ConversationDeletedUserModel extends Model {
+  @Column({ type: DataType.STRING(64), primaryKey: true })
+  user_id!: string;
+
+  @Column({ type: DataType.DATE(3), allowNull: false })
+  deleted_at!: Date;
+}
+
 export const CONVERSATION_MODELS = [
   UserConversationModel,
   ConversationActivityModel,
+  ConversationDeletedUserModel,
   outboxModel('conversation_outbox'),
 ];

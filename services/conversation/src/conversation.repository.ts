@@ -5,6 +5,7 @@ import type {
   ConversationKind,
   UserConversationRecord,
 } from './conversation.types';
+import { DeletedUsersRepository } from './deleted-users.repository';
 
 interface Row {
   user_id: string;
@@ -100,7 +101,16 @@ function chunks<T>(items: T[], size: number): T[][] {
 
 /** user_conversations and conversation_activity. Plain records out; knows nothing of gRPC. */
 export class ConversationRepository {
-  constructor(private readonly db: Sequelize) {}
+  private readonly deletedUsers: DeletedUsersRepository;
+
+  constructor(private readonly db: Sequelize) {
+    this.deletedUsers = new DeletedUsersRepository(db);
+  }
+
+  /** A deleted user: every row dropped, and none written for them again. */
+  forgetUser(userId: string): Promise<void> {
+    return this.deletedUsers.forget(userId);
+  }
 
   /**
    * Every row of one user (hidden ones too: they still count towards totals), in list order:
@@ -235,10 +245,15 @@ export class ConversationRepository {
     now: Date,
   ): Promise<void> {
     const sortedActivity = [...activity].sort((a, b) => cmp(a.conversationId, b.conversationId));
-    const sortedRows = [...userRows].sort(byUserRowKey);
     await withTransaction(
       this.db,
       async (t) => {
+        // Deleted users get no rows (API.md: records that arrive for them later are dropped).
+        const deleted = await this.deletedUsers.deletedAmong(
+          userRows.map((r) => r.userId),
+          t,
+        );
+        const sortedRows = userRows.filter((r) => !deleted.has(r.userId)).sort(byUserRowKey);
         for (const part of chunks(sortedActivity, ROWS_PER_STATEMENT)) {
           await this.upsertActivity(part, now, t);
         }
@@ -255,18 +270,31 @@ export class ConversationRepository {
    * conversation again, read up to the row's readSeq; other existing rows stay as they are.
    */
   async insertMissing(rows: UserRowUpsert[], now: Date): Promise<void> {
-    for (const part of chunks([...rows].sort(byUserRowKey), ROWS_PER_STATEMENT)) {
-      // read_seq and updated_at are assigned while frozen_seq still holds its old value,
-      // whether MySQL assigns left to right or all at once.
-      await this.writeUserRows(
-        part,
-        now,
-        `read_seq = IF(frozen_seq IS NULL, read_seq, GREATEST(read_seq, VALUES(read_seq))),
+    await withTransaction(
+      this.db,
+      async (t) => {
+        // Like recordActivity: a deleted user gets no row, even racing the deletion.
+        const deleted = await this.deletedUsers.deletedAmong(
+          rows.map((r) => r.userId),
+          t,
+        );
+        const live = rows.filter((r) => !deleted.has(r.userId));
+        for (const part of chunks(live.sort(byUserRowKey), ROWS_PER_STATEMENT)) {
+          // read_seq and updated_at are assigned while frozen_seq still holds its old value,
+          // whether MySQL assigns left to right or all at once.
+          await this.writeUserRows(
+            part,
+            now,
+            `read_seq = IF(frozen_seq IS NULL, read_seq, GREATEST(read_seq, VALUES(read_seq))),
          updated_at = IF(frozen_seq IS NULL, updated_at, VALUES(updated_at)),
          frozen_at = NULL,
          frozen_seq = NULL`,
-      );
-    }
+            t,
+          );
+        }
+      },
+      { retries: 5 },
+    );
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { CacheAside } from '@im-repo/cache';
-import { AlreadyExistsError } from '@im-repo/errors';
+import { AlreadyExistsError, AppError } from '@im-repo/errors';
 import type { Enqueued } from '@im-repo/outbox';
 import { ulid } from 'ulid';
 import { groupKey, memberKey } from './group.cache-keys';
@@ -78,6 +78,9 @@ interface Changed<T> {
 
 const unique = (ids: string[]) => [...new Set(ids)];
 
+/** Groups read per page when a deleted user leaves them all. */
+const FORGET_PAGE = 100;
+
 /**
  * The rules of groups: roles and who may do what, the member cap, the exact member count, and
  * the cached reads of the send path. Every change runs under the group row's lock and
@@ -131,6 +134,8 @@ export class GroupDomain {
         group_id: group.groupId,
       });
     }
+    // Deleted since the user service answered.
+    if ('deletedUsers' in joins) throw usersNotFound(joins.deletedUsers);
     // Lookups before the create may have cached "not found" for the group or its members.
     await this.invalidate(group.groupId, { result: null, group: true, members: ids });
     await this.outbox.deliver(joins);
@@ -191,6 +196,9 @@ export class GroupDomain {
       const now = this.now();
       const current = await tx.members(unique([operatorId, ...requested]));
       const admitted = this.admissible(group, operatorId, requested, current);
+      // Deleted since the user service answered: refused, so no join outlives the deletion.
+      const deleted = await tx.deletedAmong(admitted.fresh);
+      if (deleted.length > 0) throw usersNotFound(deleted);
       // Users who left since the first pass were members then, so they exist.
       const members = admitted.fresh.map((userId): MemberRecord => ({
         groupId,
@@ -266,6 +274,66 @@ export class GroupDomain {
       ];
       return { result: undefined, group: true, members: [userId], enqueued };
     });
+  }
+
+  /**
+   * A deleted user (the user service's outbox) leaves every active group as if by LeaveGroup,
+   * one group per transaction. Idempotent: a repeat finds nothing left to leave.
+   */
+  async forgetUser(userId: string): Promise<void> {
+    // First, so a CreateGroup or AddMembers still in flight either committed before the groups
+    // are listed below or is refused (see GroupRepository.deletedAmong).
+    await this.repo.addDeletedUser(userId);
+    let after: PagePosition | undefined;
+    for (;;) {
+      const page = await this.repo.listUserGroups(userId, after, FORGET_PAGE);
+      for (const group of page.items) await this.leaveAsDeleted(userId, group.groupId);
+      if (!page.next) return;
+      after = page.next;
+    }
+  }
+
+  /**
+   * LeaveGroup's change and events (members_removed, left = true, by the user), except that
+   * an owner's group passes to its successor (group.updated) or, with nobody left, is
+   * dismissed (group.dismissed), in that order, in the same transaction.
+   */
+  private async leaveAsDeleted(userId: string, groupId: string): Promise<void> {
+    const point = await this.leavePoint(groupId);
+    try {
+      await this.change(groupId, async (_group, tx) => {
+        const member = await tx.member(userId);
+        if (!member) return { result: undefined };
+        const now = this.now();
+        await tx.removeMembers([userId], now);
+        const enqueued = [
+          await tx.enqueueRemovals([userId], point),
+          await tx.enqueueEvents(membersRemoved(groupId, [userId], userId, true)),
+        ];
+        const members = [userId];
+        const left = await tx.reload();
+        if (left.memberCount === 0) {
+          await tx.dismiss(now);
+          enqueued.push(await tx.enqueueEvents(groupDismissed(groupId, userId)));
+        } else if (member.role === 'owner') {
+          const heir = (await tx.successor())!;
+          await tx.setRole(heir.userId, 'owner');
+          // The owner is never muted (as in TransferOwnership).
+          await tx.setMutedUntil(heir.userId, null);
+          await tx.setOwner(heir.userId, now);
+          const updated = await tx.reload();
+          enqueued.push(await tx.enqueueEvents(groupUpdated(updated, userId)));
+          members.push(heir.userId);
+        }
+        return { result: undefined, group: true, members, enqueued };
+      });
+    } catch (err) {
+      // Dismissed or gone since it was listed: nothing left to leave.
+      const gone =
+        err instanceof AppError &&
+        (err.reason === 'GROUP_DISMISSED' || err.reason === 'GROUP_NOT_FOUND');
+      if (!gone) throw err;
+    }
   }
 
   /**

@@ -174,6 +174,11 @@ export function createGroupHandlers(
       return {};
     },
 
+    async forgetUser(req) {
+      await domain.forgetUser(validate.id('user_id', req.userId));
+      return {};
+    },
+
     async leaveGroup(req) {
       await domain.leaveGroup(
         validate.id('user_id', req.userId),

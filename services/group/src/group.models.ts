@@ -60,4 +60,19 @@ export class GroupMemberModel extends Model {
   muted_until!: Date | null;
 }
 
-export const GROUP_MODELS = [GroupModel, GroupMemberModel, outboxModel('group_outbox')];
+/** Users the user service deleted (group.ForgetUser): nobody adds them to a group again. */
+@Table({ tableName: 'group_deleted_users', modelName: 'group_deleted_users' })
+export class GroupDeletedUserModel extends Model {
+  @Column({ type: DataType.STRING(64), primaryKey: true })
+  user_id!: string;
+
+  @Column({ type: DataType.DATE(3), allowNull: false })
+  deleted_at!: Date;
+}
+
+export const GROUP_MODELS = [
+  GroupModel,
+  GroupMemberModel,
+  GroupDeletedUserModel,
+  outboxModel('group_outbox'),
+];

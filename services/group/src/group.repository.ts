@@ -134,6 +134,13 @@ export interface GroupTx {
   enqueueEvents(build: (at: Date) => NewOutboxRow[]): Promise<Enqueued>;
   /** The group row as this transaction sees it now. */
   reload(): Promise<GroupRecord>;
+  /**
+   * Who takes over a group whose owner is gone: the first admin in ListMembers order
+   * (joined_at, user_id), else the first member; null when nobody is left.
+   */
+  successor(): Promise<MemberRecord | null>;
+  /** The deleted users among userIds, read with a shared lock (see deletedAmong). */
+  deletedAmong(userIds: string[]): Promise<string[]>;
 }
 
 /** The groups and group_members tables. Returns plain records; knows nothing of gRPC. */
@@ -218,9 +225,14 @@ export class GroupRepository {
     group: GroupRecord,
     members: MemberRecord[],
     events: (at: Date) => NewOutboxRow[],
-  ): Promise<Enqueued | 'group_id_taken'> {
+  ): Promise<Enqueued | 'group_id_taken' | { deletedUsers: string[] }> {
     try {
       return await withTransaction(this.db, async (t) => {
+        const deletedUsers = await this.deletedAmong(
+          members.map((m) => m.userId),
+          t,
+        );
+        if (deletedUsers.length > 0) return { deletedUsers };
         await execute(
           this.db,
           `INSERT INTO \`groups\` (${GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -252,6 +264,32 @@ export class GroupRepository {
       if (isUniqueViolation(err)) return 'group_id_taken';
       throw err;
     }
+  }
+
+  /** Records a deleted user (idempotent), before they are taken out of their groups. */
+  async addDeletedUser(userId: string): Promise<void> {
+    await execute(
+      this.db,
+      'INSERT IGNORE INTO group_deleted_users (user_id, deleted_at) VALUES (?, UTC_TIMESTAMP(3))',
+      [userId],
+    );
+  }
+
+  /**
+   * The deleted users among userIds, with a shared lock in the caller's transaction: a deletion
+   * recorded meanwhile waits for that transaction (and then finds the membership it wrote), or
+   * is seen by it. So no join lands after a deletion's follow-up listed the user's groups.
+   */
+  private async deletedAmong(userIds: string[], t: Transaction): Promise<string[]> {
+    if (userIds.length === 0) return [];
+    const rows = await select<{ user_id: string }>(
+      this.db,
+      'SELECT user_id FROM group_deleted_users WHERE user_id IN (?) LOCK IN SHARE MODE',
+      [userIds],
+      t,
+    );
+    const gone = new Set(rows.map((r) => r.user_id));
+    return userIds.filter((id) => gone.has(id));
   }
 
   /**
@@ -357,6 +395,17 @@ export class GroupRepository {
         );
         if (!row) throw new Error(`group ${groupId} vanished inside its own lock`);
         return toGroup(row);
+      },
+      deletedAmong: (userIds) => this.deletedAmong(userIds, t),
+      successor: async () => {
+        const [row] = await select<MemberRow>(
+          db,
+          `SELECT ${MEMBER_COLUMNS} FROM group_members WHERE group_id = ?
+           ORDER BY role = ${ROLE_CODES.admin} DESC, joined_at, user_id LIMIT 1`,
+          [groupId],
+          t,
+        );
+        return row ? toMember(row) : null;
       },
     };
   }

@@ -15,13 +15,15 @@ import { HeadCache } from './head-cache';
 import { HistoryRepository } from './history.repository';
 import { MessageDomain } from './message.domain';
 import { createMessageMetrics, type MessageMetrics } from './message.metrics';
-import { createGroupAccess, createUserDirectory } from './message.peers';
+import { createGroupAccess, createUserDirectory, KnownIds } from './message.peers';
 import { MessageRepository } from './message.repository';
 import { migrations } from './migrations';
 import { MESSAGE_MODELS } from './message.models';
 import { RECORDS_TOPIC, recordsHandler } from './record-outbox';
 import { RETENTION_DEFAULTS, RetentionJob } from './retention.job';
 import type { SendBatcher } from './send-batcher';
+import { DeletedUsersRepository } from './deleted-users.repository';
+import { DeletedUserCheck, UserForgetting } from './user-deletion';
 
 export interface MessageDeps {
   config: Config;
@@ -35,6 +37,7 @@ export interface MessageDeps {
   batcher: SendBatcher;
   outbox: Outbox;
   domain: MessageDomain;
+  forgetting: UserForgetting;
   retention: RetentionJob;
   close(): Promise<void>;
 }
@@ -72,6 +75,9 @@ export async function openMessageDeps({
     registry: metrics.registry,
     onError: onRedisError,
   });
+  const deletedUsers = new DeletedUsersRepository(sequelize);
+  const knownUsers = new KnownIds(100_000);
+  const forgetting = new UserForgetting(deletedUsers, heads, (id) => knownUsers.forget(id));
   const outbox = new Outbox({
     db: sequelize,
     table: 'message_outbox',
@@ -98,7 +104,7 @@ export async function openMessageDeps({
     repository,
     heads,
     outbox,
-    createUserDirectory(users),
+    createUserDirectory(users, new DeletedUserCheck(deletedUsers), knownUsers),
     createGroupAccess(groups),
     {
       recallWindowSeconds: config.message.recall_window_seconds,
@@ -134,6 +140,7 @@ export async function openMessageDeps({
     batcher: domain.batcher,
     outbox,
     domain,
+    forgetting,
     retention,
     async close() {
       await retention.stop();

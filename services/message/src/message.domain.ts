@@ -112,6 +112,12 @@ export class MessageDomain {
   }
 
   async send(input: SendInput): Promise<SendResult> {
+    // Before the duplicate lookup: a deleted user's repeat is refused too (deletion wins over
+    // idempotency).
+    const single = input.conversationType === ConversationKind.SINGLE;
+    await this.users.assertNotDeleted(
+      single ? [input.senderId, input.recipientId] : [input.senderId],
+    );
     try {
       if (input.conversationType === ConversationKind.SINGLE) {
         await this.users.assertExist([input.senderId, input.recipientId]);

@@ -9,6 +9,7 @@ import {
 } from '@im-repo/proto/message';
 import { type ServiceHandlers, validate } from '@im-repo/server-kit';
 import type { MessageDomain } from './message.domain';
+import type { UserForgetting } from './user-deletion';
 import {
   ConversationKind,
   MessageStatus,
@@ -34,6 +35,8 @@ const CONTENT_TYPES = [
 
 export interface HandlerOptions {
   maxContentBytes: number;
+  /** message.ForgetUser (internal, called by the user service after DeleteUser). */
+  forgetting: UserForgetting;
 }
 
 export function toProto(m: MessageRecord): Message {
@@ -173,6 +176,11 @@ export function createMessageHandlers(
     async getConversationHeadsAt(req) {
       const heads = await domain.conversationHeadsAt(headsAt(req.headsAt));
       return { heads: heads.map(headToProto) };
+    },
+
+    async forgetUser(req) {
+      const userId = validate.id('user_id', req.userId);
+      return { done: await options.forgetting.forget(userId, req.eraseContent) };
     },
 
     async recallMessage(req) {

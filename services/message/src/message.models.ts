@@ -58,6 +58,23 @@ export class ConversationSeqModel extends Model {
   updated_at!: Date;
 }
 
+/** Users the user service deleted (message.ForgetUser), and their erasure's progress. */
+@Table({ tableName: 'message_deleted_users', modelName: 'message_deleted_users' })
+export class MessageDeletedUserModel extends Model {
+  @Column({ type: DataType.STRING(64), primaryKey: true })
+  user_id!: string;
+
+  @Column({ type: DataType.DATE(3), allowNull: false })
+  deleted_at!: Date;
+
+  /** The erasure's cursor: the last client_msg_id erased. */
+  @Column({ type: 'VARBINARY(256)', allowNull: true })
+  erase_after!: Buffer | null;
+
+  @Column({ type: DataType.DATE(3), allowNull: true })
+  erased_at!: Date | null;
+}
+
 /** ClearHistory: one user's floor in one conversation; only rises. */
 @Table({ tableName: 'message_floors', modelName: 'message_floors' })
 export class MessageFloorModel extends Model {
@@ -90,6 +107,7 @@ export class MessageExpiryModel extends Model {
 export const MESSAGE_MODELS = [
   MessageModel,
   ConversationSeqModel,
+  MessageDeletedUserModel,
   outboxModel('message_outbox'),
   MessageFloorModel,
   MessageExpiryModel,

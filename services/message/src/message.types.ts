@@ -71,6 +71,11 @@ export interface PullRange {
 export interface UserDirectory {
   /** Throws NOT_FOUND USER_NOT_FOUND naming the first unknown id. */
   assertExist(userIds: string[]): Promise<void>;
+  /**
+   * Throws NOT_FOUND USER_NOT_FOUND naming the first deleted id. Asked of the shared store on
+   * every send, so a deletion reaches every replica at once.
+   */
+  assertNotDeleted(userIds: string[]): Promise<void>;
 }
 
 export interface GroupAccess {

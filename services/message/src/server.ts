@@ -13,6 +13,7 @@ export function createServer(deps: MessageDeps): GrpcServer {
     service: messageService,
     handlers: createMessageHandlers(deps.domain, {
       maxContentBytes: deps.config.message.max_content_bytes,
+      forgetting: deps.forgetting,
     }),
     logger: deps.logger,
     metrics: deps.metrics,
@@ -20,6 +21,6 @@ export function createServer(deps: MessageDeps): GrpcServer {
     translators: [translateDbError],
     ...configuredServerOptions(deps.config),
     // Called only by peers (API.md "Internal rpcs"); add every internal rpc here.
-    internalRpcs: [],
+    internalRpcs: ['forgetUser'],
   });
 }

@@ -51,6 +51,11 @@ export class PresenceDomain {
     return this.repo.setOffline(userId, deviceId ?? '');
   }
 
+  /** A deleted user (the user service's outbox): offline, no devices, no last_seen_at. */
+  forgetUser(userId: string): Promise<void> {
+    return this.repo.forget(userId);
+  }
+
   async getStatus(userId: string): Promise<UserStatusRecord> {
     return (await this.repo.read([userId])).get(userId) ?? neverSeen(userId);
   }

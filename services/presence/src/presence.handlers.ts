@@ -63,6 +63,11 @@ export function createPresenceHandlers(
       return { status: toProto(await domain.setOffline(userId, device)) };
     },
 
+    async forgetUser(req) {
+      await domain.forgetUser(validate.id('user_id', req.userId));
+      return {};
+    },
+
     async getStatus(req) {
       return { status: toProto(await domain.getStatus(validate.id('user_id', req.userId))) };
     },

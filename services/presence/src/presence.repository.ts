@@ -1,6 +1,12 @@
 import type { RedisClient } from '@im-repo/cache';
 import { bucketOf, dueKey } from './presence.cache-keys';
-import { heartbeatScript, readScript, setOfflineScript, sweepScript } from './presence.scripts';
+import {
+  heartbeatScript,
+  readScript,
+  setOfflineScript,
+  forgetScript,
+  sweepScript,
+} from './presence.scripts';
 import type { UserStatusRecord } from './presence.types';
 import { decodeStatus } from './status-codec';
 
@@ -57,6 +63,15 @@ export class PresenceRepository {
       [userId, deviceId, this.channel, this.lastSeenTtlMs],
     );
     return decodeStatus(text);
+  }
+
+  /** A deleted user: offline everywhere, never seen, nothing kept (announced if it changed). */
+  async forget(userId: string): Promise<void> {
+    await forgetScript.run(
+      this.redis,
+      [dueKey(bucketOf(userId))],
+      [userId, this.channel, this.lastSeenTtlMs],
+    );
   }
 
   /**

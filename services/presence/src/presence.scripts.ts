@@ -195,6 +195,29 @@ export const heartbeatScript = redisScript<[string, string]>(HEARTBEAT);
 /** KEYS: due; ARGV: userId, deviceId ('' = all), channel, lastSeenTtlMs -> status. */
 export const setOfflineScript = redisScript<string>(SET_OFFLINE);
 /**
+ * ARGV: user, channel, last-seen ttl ms. A deleted user: every device goes offline (announced,
+ * so watchers see it) with no last_seen_at, and nothing of the user is left in Redis. Returns
+ * the status ('' when there was nothing to forget).
+ */
+const FORGET = `${PRELUDE}
+local uid, channel = ARGV[1], ARGV[2]
+LAST_SEEN_MS = tonumber(ARGV[3])
+local now = now_ms()
+if prune(uid, now) then announce(uid, now, channel) end
+local known = redis.call('EXISTS', dkey(uid)) + redis.call('HEXISTS', ukey(uid), 'seen')
+redis.call('DEL', dkey(uid), mkey(uid))
+redis.call('ZREM', KEYS[1], uid)
+redis.call('HDEL', ukey(uid), 'seen')
+local out = ''
+if known > 0 then out = cjson.encode(announce(uid, now, channel)) end
+-- Versions start from the clock (announce), so the key can go: a later status still sorts after.
+redis.call('DEL', ukey(uid))
+return out
+`;
+
+/** KEYS: due; ARGV: userId, channel, lastSeenTtlMs -> status, or '' when nothing was known. */
+export const forgetScript = redisScript<string>(FORGET);
+/**
  * KEYS: due keys (one on Cluster; any number on standalone Redis); ARGV: `<key index>:<uid>`
  * entries -> statuses.
  */

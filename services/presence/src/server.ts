@@ -17,5 +17,7 @@ export function createServer(deps: PresenceDeps): GrpcServer {
     healthChecks: healthChecks(deps),
     translators: [translateRedisError],
     ...configuredServerOptions(deps.config),
+    // Called only by peers (API.md "Internal rpcs"); add every internal rpc here.
+    internalRpcs: ['forgetUser'],
   });
 }

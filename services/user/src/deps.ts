@@ -1,12 +1,20 @@
 import { CacheAside, createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
-import { eventOutbox, EVENTS_TOPIC, openEvents } from '@im-repo/events';
-import type { GrpcMetrics, HealthChecks, Logger, ServeContext } from '@im-repo/server-kit';
+import { EVENTS_TOPIC, openEvents } from '@im-repo/events';
+import { Outbox } from '@im-repo/outbox';
+import {
+  createPeerClient,
+  type GrpcMetrics,
+  type HealthChecks,
+  type Logger,
+  type ServeContext,
+} from '@im-repo/server-kit';
 import { LoginThrottle } from './login-throttle';
 import { migrations } from './migrations';
 import { USER_MODELS } from './user.models';
 import { PasswordHasher } from './password-hasher';
+import { registerDeletionTopics } from './user-deletion.outbox';
 import { UserDomain } from './user.domain';
 import { UserRepository } from './user.repository';
 import type { UserRecord } from './user.types';
@@ -18,6 +26,7 @@ export interface UserDeps {
   sequelize: Sequelize;
   redis: RedisClient;
   domain: UserDomain;
+  outbox: Outbox;
   close(): Promise<void>;
 }
 
@@ -30,6 +39,9 @@ const codec = {
     return { ...u, createdAt: new Date(u.createdAt), updatedAt: new Date(u.updatedAt) };
   },
 };
+
+/** How often undelivered follow-ups and events are retried. */
+const OUTBOX_INTERVAL_MS = 500;
 
 /** Opens MySQL (migrated) and Redis and wires the domain: everything main and tests share. */
 export async function openUserDeps({ config, logger, metrics }: ServeContext): Promise<UserDeps> {
@@ -56,14 +68,28 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
     windowSeconds: config.user.login_window_seconds,
     onRedisError: (err) => onRedisError(err, 'login-throttle'),
   });
-  // user_outbox holds only change events: without them no outbox (and no drainer) runs.
+  const peers = {
+    message: createPeerClient(config, 'message'),
+    presence: createPeerClient(config, 'presence'),
+    group: createPeerClient(config, 'group'),
+    conversation: createPeerClient(config, 'conversation'),
+  };
+  // user_outbox: the follow-ups of DeleteUser (always) and the change events (while on). The
+  // lease outlives an erasure delivery (a few calls of one batch each, see the topics).
+  const outbox = new Outbox({
+    db: sequelize,
+    table: 'user_outbox',
+    leaseMs: 4 * config.peers.timeout_ms + OUTBOX_INTERVAL_MS,
+    intervalMs: OUTBOX_INTERVAL_MS,
+    backoffBaseMs: 250,
+    backoffMaxMs: 2000,
+    logger,
+    registry: metrics.registry,
+  });
+  registerDeletionTopics(outbox, peers, 2 * config.peers.timeout_ms);
   const events = await openEvents(config, 'user', logger, metrics.registry);
-  const outbox =
-    events && eventOutbox(sequelize, 'user_outbox', { logger, registry: metrics.registry });
-  if (events && outbox) {
-    outbox.register(EVENTS_TOPIC, events.handler);
-    outbox.start();
-  }
+  if (events) outbox.register(EVENTS_TOPIC, events.handler);
+  outbox.start();
   const domain = new UserDomain(
     new UserRepository(sequelize),
     cache,
@@ -74,6 +100,7 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
     throttle,
     undefined,
     outbox,
+    { events: events !== undefined, eraseContent: config.user.delete_erases_content },
   );
   return {
     config,
@@ -82,9 +109,11 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
     sequelize,
     redis,
     domain,
+    outbox,
     async close() {
-      await outbox?.stop();
+      await outbox.stop();
       await events?.close();
+      for (const client of Object.values(peers)) client.close();
       redis.disconnect();
       await sequelize.close();
     },

@@ -10,7 +10,8 @@ import { ulid } from 'ulid';
 import type { LoginThrottle } from './login-throttle';
 import type { PasswordHasher } from './password-hasher';
 import { userKey } from './user.cache-keys';
-import { registeredEvent, updatedEvent } from './user.events';
+import { followUpRows, sendsRow } from './user-deletion.outbox';
+import { deletedEvent, registeredEvent, updatedEvent } from './user.events';
 import type { UserRepository } from './user.repository';
 import type { UserChanges, UserRecord } from './user.types';
 
@@ -26,6 +27,13 @@ const invalidCredentials = () =>
   new UnauthenticatedError('INVALID_CREDENTIALS', 'invalid username or password');
 const tooManyAttempts = () =>
   new ResourceExhaustedError('TOO_MANY_ATTEMPTS', 'too many failed attempts, try again later');
+export interface UserDomainOptions {
+  /** Change events on: each change also writes its event's outbox row. */
+  events: boolean;
+  /** USER_DELETE_ERASES_CONTENT: a deletion also erases every message the user sent. */
+  eraseContent: boolean;
+}
+
 const userNotFound = (userId: string) =>
   new NotFoundError('USER_NOT_FOUND', `user ${userId} not found`, { user_id: userId });
 
@@ -37,9 +45,15 @@ export class UserDomain {
     private readonly hasher: PasswordHasher,
     private readonly throttle: LoginThrottle,
     private readonly now: () => Date = () => new Date(),
-    /** Owns user_outbox; set only while change events are on (otherwise nothing is written). */
-    private readonly events?: Outbox,
+    /** Owns user_outbox: the deletion's follow-ups always, change events while they are on. */
+    private readonly outbox?: Outbox,
+    private readonly options: UserDomainOptions = { events: false, eraseContent: false },
   ) {}
+
+  /** The outbox, only while change events are on (otherwise no event row is written). */
+  private get events(): Outbox | undefined {
+    return this.options.events ? this.outbox : undefined;
+  }
 
   async register(input: RegisterInput): Promise<UserRecord> {
     const now = this.now();
@@ -144,5 +158,30 @@ export class UserDomain {
     await this.throttle.succeeded(username);
     await this.repo.updatePasswordHash(userId, await this.hasher.hash(newPassword), this.now());
     await this.cache.invalidate(userKey(userId));
+  }
+
+  /**
+   * Deletes at once what the user service owns (the login, the profile, the username) and, in
+   * the same transaction, queues what peers must follow up durably (devices, groups,
+   * conversations, sends, optionally content) with the user.deleted event. The follow-ups are
+   * tried right away; the message service's is what makes every replica refuse the user's sends
+   * when this returns, the others may finish later (a peer that is down gets them once back).
+   */
+  async deleteUser(userId: string): Promise<void> {
+    const outbox = this.outbox;
+    if (!outbox) throw new Error('DeleteUser needs the user outbox');
+    const enqueued: Enqueued[] = [];
+    const deleted = await this.repo.markDeleted(userId, async (t, at) => {
+      enqueued.push(await outbox.enqueue(t, [sendsRow(userId)], { alwaysInline: true }));
+      enqueued.push(
+        await outbox.enqueue(t, [
+          ...followUpRows(userId, this.options.eraseContent),
+          ...(this.options.events ? [deletedEvent(userId, at)] : []),
+        ]),
+      );
+    });
+    if (!deleted) throw userNotFound(userId);
+    await this.cache.invalidate(userKey(userId));
+    await outbox.deliver(...enqueued);
   }
 }

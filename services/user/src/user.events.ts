@@ -20,3 +20,8 @@ export function updatedEvent(user: UserRecord, occurredAt: Date): NewOutboxRow {
     value: { user: toProto(user) },
   });
 }
+
+/** user.deleted: in the deletion's transaction. */
+export function deletedEvent(userId: string, occurredAt: Date): NewOutboxRow {
+  return eventRow(userId, occurredAt, { $case: 'userDeleted', value: { userId } });
+}

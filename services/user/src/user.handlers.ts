@@ -83,8 +83,9 @@ export function createUserHandlers(domain: UserDomain): ServiceHandlers<typeof U
       return {};
     },
 
-    async deleteUser() {
-      throw new Error('TEMP-v1.2: DeleteUser is being built');
+    async deleteUser(req) {
+      await domain.deleteUser(validate.id('user_id', req.userId));
+      return {};
     },
   };
 }

@@ -9,9 +9,9 @@ export class UserModel extends Model {
   @Column({ type: DataType.STRING(64), primaryKey: true })
   user_id!: string;
 
-  /** ascii_general_ci: unique and looked up case-insensitively. */
-  @Column({ type: DataType.STRING(32), allowNull: false })
-  username!: string;
+  /** ascii_general_ci: unique and looked up case-insensitively. NULL once deleted (freed). */
+  @Column({ type: DataType.STRING(32), allowNull: true })
+  username!: string | null;
 
   @Column({ type: DataType.STRING(255), allowNull: false })
   password_hash!: string;
@@ -27,6 +27,10 @@ export class UserModel extends Model {
 
   @Column({ type: DataType.DATE(3), allowNull: false })
   updated_at!: Date;
+
+  /** Set by DeleteUser: the row stays as a tombstone so the user_id is never reused. */
+  @Column({ type: DataType.DATE(3), allowNull: true })
+  deleted_at!: Date | null;
 }
 
 export const USER_MODELS = [UserModel, outboxModel('user_outbox')];

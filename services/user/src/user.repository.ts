@@ -15,7 +15,8 @@ export type InsertResult = 'ok' | 'user_id_taken' | 'username_taken';
 
 interface UserRow {
   user_id: string;
-  username: string;
+  /** NULL only on a deleted user's tombstone, which no read returns. */
+  username: string | null;
   nickname: string;
   avatar_url: string;
   created_at: Date;
@@ -23,11 +24,13 @@ interface UserRow {
 }
 
 const COLUMNS = 'user_id, username, nickname, avatar_url, created_at, updated_at';
+/** Deleted users' rows stay as tombstones (their ids are never reused); reads skip them. */
+const LIVE = 'deleted_at IS NULL';
 
 function toRecord(row: UserRow): UserRecord {
   return {
     userId: row.user_id,
-    username: row.username,
+    username: row.username ?? '',
     nickname: row.nickname,
     avatarUrl: row.avatar_url,
     createdAt: row.created_at,
@@ -93,9 +96,11 @@ export class UserRepository {
   }
 
   async findById(userId: string): Promise<UserRecord | null> {
-    const [row] = await select<UserRow>(this.db, `SELECT ${COLUMNS} FROM users WHERE user_id = ?`, [
-      userId,
-    ]);
+    const [row] = await select<UserRow>(
+      this.db,
+      `SELECT ${COLUMNS} FROM users WHERE user_id = ? AND ${LIVE}`,
+      [userId],
+    );
     return row ? toRecord(row) : null;
   }
 
@@ -103,7 +108,7 @@ export class UserRepository {
     if (userIds.length === 0) return [];
     const rows = await select<UserRow>(
       this.db,
-      `SELECT ${COLUMNS} FROM users WHERE user_id IN (?)`,
+      `SELECT ${COLUMNS} FROM users WHERE user_id IN (?) AND ${LIVE}`,
       [userIds],
     );
     return rows.map(toRecord);
@@ -138,7 +143,7 @@ export class UserRepository {
       sets.push('avatar_url = ?');
       params.push(changes.avatarUrl);
     }
-    const sql = `UPDATE users SET ${sets.join(', ')} WHERE user_id = ?`;
+    const sql = `UPDATE users SET ${sets.join(', ')} WHERE user_id = ? AND ${LIVE}`;
     if (!inTransaction) {
       await execute(this.db, sql, [...params, userId]);
       return;
@@ -147,7 +152,7 @@ export class UserRepository {
       await execute(this.db, sql, [...params, userId], t);
       const [row] = await select<UserRow & { db_now: Date }>(
         this.db,
-        `SELECT ${COLUMNS}, UTC_TIMESTAMP(6) AS db_now FROM users WHERE user_id = ?`,
+        `SELECT ${COLUMNS}, UTC_TIMESTAMP(6) AS db_now FROM users WHERE user_id = ? AND ${LIVE}`,
         [userId],
         t,
       );
@@ -158,15 +163,48 @@ export class UserRepository {
   async updatePasswordHash(userId: string, passwordHash: string, now: Date): Promise<void> {
     await this.users.update(
       { password_hash: passwordHash, updated_at: now },
-      { where: { user_id: userId } },
+      { where: { user_id: userId, deleted_at: null } },
     );
+  }
+
+  /**
+   * Turns the user into a tombstone: the username is freed, the password and profile erased,
+   * the row kept so the user_id is never registered again. `inTransaction` (the deletion's
+   * outbox rows) runs in the same transaction with the database clock. False when there was no
+   * live user.
+   */
+  async markDeleted(
+    userId: string,
+    inTransaction: (t: Transaction, at: Date) => Promise<unknown>,
+  ): Promise<boolean> {
+    return withTransaction(this.db, async (t) => {
+      const [row] = await select<{ db_now: Date }>(
+        this.db,
+        `SELECT UTC_TIMESTAMP(6) AS db_now FROM users WHERE user_id = ? AND ${LIVE} FOR UPDATE`,
+        [userId],
+        t,
+      );
+      if (!row) return false;
+      await execute(
+        this.db,
+        `UPDATE users SET username = NULL, password_hash = '', nickname = '', avatar_url = '',
+           deleted_at = ?, updated_at = ? WHERE user_id = ?`,
+        [row.db_now, row.db_now, userId],
+        t,
+      );
+      await inTransaction(t, row.db_now);
+      return true;
+    });
   }
 
   private async findCredentials(
     column: 'username' | 'user_id',
     value: string,
   ): Promise<{ user: UserRecord; passwordHash: string } | null> {
-    const row = await this.users.findOne({ where: { [column]: value }, raw: true });
+    const row = await this.users.findOne({
+      where: { [column]: value, deleted_at: null },
+      raw: true,
+    });
     return row ? { user: toRecord(row), passwordHash: row.password_hash } : null;
   }
 }

@@ -4,6 +4,7 @@ import { createConversationServiceClient } from '@im-repo/proto/conversation';
 import { createGroupServiceClient } from '@im-repo/proto/group';
 import { ContentType, ConversationType } from '@im-repo/proto/message';
 import { createMessageServiceClient } from '@im-repo/proto/message';
+import { createPresenceServiceClient, Platform } from '@im-repo/proto/presence';
 import { createUserServiceClient } from '@im-repo/proto/user';
 import { clientCredentials } from '@im-repo/server-kit';
 import {
@@ -13,6 +14,7 @@ import {
   GrpcStatus,
   TEST_CLIENT_TIMEOUT_MS,
   type Pki,
+  waitFor,
   type TestEnvironment,
 } from '@im-repo/testing';
 import { expect } from 'chai';
@@ -107,7 +109,7 @@ describe('internal rpcs under mutual TLS: only INTERNAL_CALLERS (API.md v1.1 "In
 
   const denied = async (promise: Promise<unknown>, what: string) => {
     const err = await expectGrpcError(promise, GrpcStatus.PERMISSION_DENIED, 'CALLER_NOT_ALLOWED');
-    expect(err.domain, what).to.match(/^im\.(conversation|group)\.v1$/);
+    expect(err.domain, what).to.match(/^im\.(conversation|group|message|presence)\.v1$/);
   };
 
   it('refuses RecordMessages, AddParticipants and CheckSendPermission from an unlisted caller, before validation', async () => {
@@ -162,6 +164,78 @@ describe('internal rpcs under mutual TLS: only INTERNAL_CALLERS (API.md v1.1 "In
       expect(err.metadata.field).to.match(/^records\[0\]/);
     } finally {
       for (const c of [gateway, gatewayGroup, messageCaller]) c.close();
+    }
+  });
+
+  it('ForgetUser (conversation, group, message, presence) is for the user service only; DeleteUser follows up over mutual TLS', async () => {
+    const clients = (identity: string) => ({
+      conversation: conversationAs(identity),
+      group: groupAs(identity),
+      message: createMessageServiceClient(stack.address('message'), as(identity)),
+      presence: createPresenceServiceClient(stack.address('presence'), as(identity)),
+    });
+    const gateway = clients('gateway');
+    const userService = clients('user');
+    const user = createUserServiceClient(stack.address('user'), as('gateway'));
+    try {
+      for (const [name, client] of Object.entries(gateway)) {
+        await denied(
+          (client as { forgetUser(r: { userId: string }): Promise<unknown> }).forgetUser({
+            userId: '',
+          }),
+          `${name}.ForgetUser`,
+        );
+      }
+      for (const [name, client] of Object.entries(userService)) {
+        const err = await expectGrpcError(
+          (client as { forgetUser(r: { userId: string }): Promise<unknown> }).forgetUser({
+            userId: '',
+          }),
+          GrpcStatus.INVALID_ARGUMENT,
+        );
+        expect(err.metadata.field, name).to.equal('user_id');
+      }
+      const [a, b] = ['del-a', 'del-b'].map((x) => `${x}-${run}`) as [string, string];
+      for (const userId of [a, b]) {
+        await user.register({
+          userId,
+          username: `t_${userId.replace(/-/g, '_')}`,
+          password: 'password-1',
+          nickname: '',
+          avatarUrl: '',
+        });
+      }
+      const groupId = `gd-${run}`;
+      await gateway.group.createGroup({
+        groupId,
+        ownerId: a,
+        name: 'mtls',
+        avatarUrl: '',
+        intro: '',
+        memberIds: [b],
+      });
+      await gateway.presence.heartbeat({
+        userId: a,
+        deviceId: 'd',
+        platform: Platform.PLATFORM_WEB,
+        ttlSeconds: 600,
+      });
+      await user.deleteUser({ userId: a });
+      await waitFor(
+        async () => {
+          const { group } = await gateway.group.getGroup({ groupId });
+          const { status } = await gateway.presence.getStatus({ userId: a });
+          const { conversations } = await gateway.conversation.listConversations({
+            userId: a,
+            pageSize: 0,
+            pageToken: '',
+          });
+          return group!.ownerId === b && !status!.online && conversations.length === 0;
+        },
+        { timeoutMs: 30_000, what: "the deletion's follow-ups over mutual TLS" },
+      );
+    } finally {
+      for (const c of [...Object.values(gateway), ...Object.values(userService), user]) c.close();
     }
   });
 

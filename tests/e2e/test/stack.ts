@@ -91,13 +91,21 @@ export class Stack {
     this.running.set(s, await STARTERS[s](ctx, this.ports[s]));
   }
 
-  /** One more replica of a service (same config, its own port): its address and stop(). */
-  async startReplica(s: ServiceName): Promise<{ address: string; stop(): Promise<void> }> {
+  /**
+   * One more replica of a service (same config, its own port; `adjust` may change the config):
+   * its address and stop().
+   */
+  async startReplica(
+    s: ServiceName,
+    adjust: (config: Config) => Config = (config) => config,
+  ): Promise<{ address: string; stop(): Promise<void> }> {
     const port = await freePort();
-    const ctx = createServeContext({
-      ...this.config(s),
-      server: { ...this.config(s).server, port },
-    });
+    const ctx = createServeContext(
+      adjust({
+        ...this.config(s),
+        server: { ...this.config(s).server, port },
+      }),
+    );
     const replica = await STARTERS[s](ctx, port);
     return { address: `127.0.0.1:${port}`, stop: () => replica.stop() };
   }

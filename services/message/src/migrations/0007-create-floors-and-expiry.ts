@@ -1,7 +1,7 @@
 import type { Migration } from '@im-repo/db';
 
 export const createFloorsAndExpiry: Migration = {
-  name: '0006-create-floors-and-expiry',
+  name: '0007-create-floors-and-expiry',
   async up({ sql }) {
     // ClearHistory: one user's floor in one conversation (they read only seqs above it). Keyed
     // by conversation first, like every other table here, so it shards with messages.

@@ -1,7 +1,7 @@
 import type { Migration } from '@im-repo/db';
 
 export const addClearedSeq: Migration = {
-  name: '0005-add-cleared-seq',
+  name: '0006-add-cleared-seq',
   async up({ sql }) {
     // The user's ClearHistory floor as the message service reported it (RecordCleared): the
     // row shows no last message at or below it. 0: never cleared.
