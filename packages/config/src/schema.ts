@@ -290,6 +290,13 @@ export const schema = {
       max: 30 * 86400,
       doc: 'How long a sender may recall a message',
     }),
+    retention_seconds: int({
+      env: 'MESSAGE_RETENTION_SECONDS',
+      default: 0,
+      min: 0,
+      max: 100 * 365 * 86400,
+      doc: 'How long messages stay readable (0 = forever); older ones expire: content erased, seq kept',
+    }),
     batch_max_size: int({
       env: 'SEND_BATCH_MAX_SIZE',
       default: 256,

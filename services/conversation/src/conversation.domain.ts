@@ -17,6 +17,7 @@ import type {
 } from './conversation.repository';
 import type {
   AddParticipantsInput,
+  ClearedRecordInput,
   ConversationHead,
   ConversationView,
   ListPage,
@@ -48,8 +49,10 @@ function toView(r: UserConversationRecord, head: ConversationHead): Conversation
     unreadCount: unreadCount(head.maxSeq, r.readSeq),
     pinned: r.pinned,
     muted: r.muted,
-    ...(head.lastMessage ? { lastMessage: head.lastMessage } : {}),
-    lastMessageTruncated: head.lastMessageTruncated ?? false,
+    // A cleared history shows no last message until a newer one arrives.
+    ...(head.lastMessage && head.lastMessage.seq > r.clearedSeq
+      ? { lastMessage: head.lastMessage, lastMessageTruncated: head.lastMessageTruncated ?? false }
+      : { lastMessageTruncated: false }),
     updatedAt: lastActivity(r),
   };
 }
@@ -255,6 +258,15 @@ export class ConversationDomain {
       })),
       this.now(),
     );
+  }
+
+  /**
+   * A user's ClearHistory floor (from the message service's outbox): the row reads as read up
+   * to it and shows no last message at or below it. Floors only rise; idempotent.
+   */
+  async recordCleared(records: ClearedRecordInput[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.repo.raiseCleared(records, this.now());
   }
 
   /**

@@ -3,6 +3,7 @@ import { type ServiceHandlers, validate } from '@im-repo/server-kit';
 import type { ConversationDomain } from './conversation.domain';
 import type { ConversationView } from './conversation.types';
 import {
+  clearedRecords,
   decodeListToken,
   encodeListToken,
   messageRecords,
@@ -103,6 +104,11 @@ export function createConversationHandlers(
 
     async forgetUser(req) {
       await domain.forgetUser(validate.id('user_id', req.userId));
+      return {};
+    },
+
+    async recordCleared(req) {
+      await domain.recordCleared(clearedRecords(req.records));
       return {};
     },
   };

@@ -44,6 +44,10 @@ export class UserConversationModel extends Model {
 
   @Column({ type: DataType.DATE(3), allowNull: true })
   frozen_at!: Date | null;
+
+  /** The user's ClearHistory floor: no last message at or below it (0: never cleared). */
+  @Column({ type: DataType.BIGINT, allowNull: false, defaultValue: 0 })
+  cleared_seq!: number;
 }
 
 /** One row per conversation (not per member): its latest max_seq and send time; both only move forward. */

@@ -1,6 +1,10 @@
 import { execute, select, withTransaction, type Sequelize, type Transaction } from '@im-repo/db';
 import { listOrder } from './conversation-list';
-import type { ConversationKind, UserConversationRecord } from './conversation.types';
+import type {
+  ClearedRecordInput,
+  ConversationKind,
+  UserConversationRecord,
+} from './conversation.types';
 import { DeletedUsersRepository } from './deleted-users.repository';
 
 interface Row {
@@ -17,6 +21,7 @@ interface Row {
   last_sent_at: Date | null;
   frozen_seq: number | null;
   frozen_at: Date | null;
+  cleared_seq: number;
 }
 
 /**
@@ -59,6 +64,7 @@ const ROWS_PER_STATEMENT = 1000;
 const SELECT_JOINED = `
   SELECT uc.user_id, uc.conversation_id, uc.conversation_type, uc.peer_id, uc.read_seq,
          uc.pinned, uc.muted, uc.hidden_seq, uc.created_at, uc.frozen_seq, uc.frozen_at,
+         uc.cleared_seq,
          a.max_seq AS activity_max_seq, a.last_sent_at
   FROM user_conversations uc
   LEFT JOIN conversation_activity a ON a.conversation_id = uc.conversation_id`;
@@ -83,6 +89,7 @@ function toRecord(row: Row): UserConversationRecord {
         : Number(row.activity_max_seq),
     lastSentAt: frozen ? row.frozen_at : row.last_sent_at,
     frozenSeq: frozen ? Number(row.frozen_seq) : null,
+    clearedSeq: Number(row.cleared_seq),
   };
 }
 
@@ -288,6 +295,40 @@ export class ConversationRepository {
       },
       { retries: 5 },
     );
+  }
+
+  /**
+   * Raises each user's floor and read_seq to its clearedSeq (never lowers either), creating the
+   * row when the floor arrives before the conversation's first record (both wait in the message
+   * service's outbox while this service is down). Idempotent and order-independent.
+   */
+  async raiseCleared(records: ClearedRecordInput[], now: Date): Promise<void> {
+    const sorted = [...records].sort(
+      (a, b) => cmp(a.userId, b.userId) || cmp(a.conversationId, b.conversationId),
+    );
+    for (const part of chunks(sorted, ROWS_PER_STATEMENT)) {
+      // updated_at is assigned while cleared_seq still holds its old value.
+      await execute(
+        this.db,
+        `INSERT INTO user_conversations (user_id, conversation_id, conversation_type, peer_id,
+           read_seq, cleared_seq, created_at, updated_at)
+         VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
+         ON DUPLICATE KEY UPDATE
+           updated_at = IF(VALUES(cleared_seq) > cleared_seq, VALUES(updated_at), updated_at),
+           read_seq = GREATEST(read_seq, VALUES(cleared_seq)),
+           cleared_seq = GREATEST(cleared_seq, VALUES(cleared_seq))`,
+        part.flatMap((r) => [
+          r.userId,
+          r.conversationId,
+          KIND_CODE[r.kind],
+          r.peerId,
+          r.clearedSeq,
+          r.clearedSeq,
+          now,
+          now,
+        ]),
+      );
+    }
   }
 
   /** Freezes existing rows of these users at frozenSeq (a replay writes the same values). */

@@ -23,6 +23,8 @@ export interface UserConversationRecord {
    * lastSentAt then describe that point, not the group now); null while the row follows it.
    */
   frozenSeq: number | null;
+  /** The user's ClearHistory floor: no last message at or below it (0: never cleared). */
+  clearedSeq: number;
 }
 
 /**
@@ -94,6 +96,16 @@ export interface ListPage {
   conversations: ConversationView[];
   next?: ListPageToken;
   totalUnread: number;
+}
+
+/** A user's ClearHistory floor, as the message service reports it (validated). */
+export interface ClearedRecordInput {
+  userId: string;
+  conversationId: string;
+  kind: ConversationKind;
+  /** The other user (single chat) or the group id. */
+  peerId: string;
+  clearedSeq: number;
 }
 
 /** Members who left a group, or were removed: their rows freeze at frozenSeq. */

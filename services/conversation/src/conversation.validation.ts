@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '@im-repo/errors';
 import { groupConversationId, parseConversationId, singleConversationId } from '@im-repo/proto';
 import type {
   AddParticipantsRequest,
+  ClearedRecord,
   MessageRecord,
   RemoveParticipantsRequest,
 } from '@im-repo/proto/conversation';
@@ -9,6 +10,7 @@ import { ConversationType } from '@im-repo/proto/message';
 import { validate } from '@im-repo/server-kit';
 import type {
   AddParticipantsInput,
+  ClearedRecordInput,
   ConversationKind,
   ListPageToken,
   MessageRecordInput,
@@ -97,6 +99,34 @@ export function messageRecords(records: MessageRecord[]): MessageRecordInput[] {
     );
   }
   return records.map(record);
+}
+
+/** RecordCleared: each user must be a participant of a single chat (any user of a group). */
+export function clearedRecords(records: ClearedRecord[]): ClearedRecordInput[] {
+  if (records.length > MAX_RECORDS) {
+    throw new InvalidArgumentError(
+      'records',
+      `records holds ${records.length} entries; at most ${MAX_RECORDS}`,
+    );
+  }
+  return records.map((r, i) => {
+    const f = (name: string) => `records[${i}].${name}`;
+    const userId = validate.id(f('user_id'), r.userId);
+    const parsed = validate.conversationId(f('conversation_id'), r.conversationId);
+    if (!Number.isSafeInteger(r.clearedSeq) || r.clearedSeq < 1) {
+      throw new InvalidArgumentError(f('cleared_seq'), `${f('cleared_seq')} must be at least 1`);
+    }
+    const base = { userId, conversationId: parsed.conversationId, clearedSeq: r.clearedSeq };
+    if (parsed.type === 'group') return { ...base, kind: 'group' as const, peerId: parsed.groupId };
+    const [a, b] = parsed.userIds;
+    if (userId !== a && userId !== b) {
+      throw new InvalidArgumentError(
+        f('user_id'),
+        `${f('user_id')} is not a participant of ${parsed.conversationId}`,
+      );
+    }
+    return { ...base, kind: 'single' as const, peerId: userId === a ? b : a };
+  });
 }
 
 /**

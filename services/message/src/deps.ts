@@ -10,7 +10,9 @@ import {
   type Logger,
   type ServeContext,
 } from '@im-repo/server-kit';
+import { CLEARED_TOPIC, clearedHandler } from './cleared-outbox';
 import { HeadCache } from './head-cache';
+import { HistoryRepository } from './history.repository';
 import { MessageDomain } from './message.domain';
 import { createMessageMetrics, type MessageMetrics } from './message.metrics';
 import { createGroupAccess, createUserDirectory, KnownIds } from './message.peers';
@@ -18,6 +20,7 @@ import { MessageRepository } from './message.repository';
 import { migrations } from './migrations';
 import { MESSAGE_MODELS } from './message.models';
 import { RECORDS_TOPIC, recordsHandler } from './record-outbox';
+import { RETENTION_DEFAULTS, RetentionJob } from './retention.job';
 import type { SendBatcher } from './send-batcher';
 import { DeletedUsersRepository } from './deleted-users.repository';
 import { DeletedUserCheck, UserForgetting } from './user-deletion';
@@ -35,6 +38,7 @@ export interface MessageDeps {
   outbox: Outbox;
   domain: MessageDomain;
   forgetting: UserForgetting;
+  retention: RetentionJob;
   close(): Promise<void>;
 }
 
@@ -85,6 +89,15 @@ export async function openMessageDeps({
   });
   // RecordMessages is idempotent and order-independent: no replica's record waits for another's.
   outbox.register(RECORDS_TOPIC, recordsHandler(conversations, messageMetrics), { ordered: false });
+  // Floors only rise and the conversation service keeps the highest: no order needed either.
+  outbox.register(CLEARED_TOPIC, clearedHandler(conversations), { ordered: false });
+  const history = new HistoryRepository(sequelize);
+  const retention = new RetentionJob(history, repository, heads, {
+    ...RETENTION_DEFAULTS,
+    retentionSeconds: config.message.retention_seconds,
+    logger,
+    registry: metrics.registry,
+  });
   const events = await openEvents(config, 'message', logger, metrics.registry);
   if (events) outbox.register(EVENTS_TOPIC, events.handler);
   const domain = new MessageDomain(
@@ -108,9 +121,12 @@ export async function openMessageDeps({
       metrics: messageMetrics,
       logger,
       events: events !== undefined,
+      history,
+      retention,
     },
   );
   outbox.start();
+  retention.start();
 
   return {
     config,
@@ -125,7 +141,9 @@ export async function openMessageDeps({
     outbox,
     domain,
     forgetting,
+    retention,
     async close() {
+      await retention.stop();
       await domain.close();
       await outbox.stop();
       await events?.close();

@@ -18,8 +18,11 @@ import {
   type SendResult,
   type UserDirectory,
 } from './message.types';
-import { createdEvents, recalledEvent } from './message.events';
+import { clearedRow } from './cleared-outbox';
+import type { HistoryRepository } from './history.repository';
+import { clearedEvent, createdEvents, recalledEvent } from './message.events';
 import { recordRows } from './record-outbox';
+import type { RetentionJob } from './retention.job';
 import { SendBatcher, type BatcherOptions } from './send-batcher';
 
 /*
@@ -39,6 +42,10 @@ export interface MessageDomainOptions {
   logger: Logger;
   /** Change events on: each commit also writes its events' outbox rows. */
   events?: boolean;
+  /** Floors (ClearHistory) and the expiry watermark: what hides low seqs from reads. */
+  history: HistoryRepository;
+  /** Retention: which messages are past the window. */
+  retention: RetentionJob;
 }
 
 /** The rules of messages: who may send, read and recall; sends go through the group commit. */
@@ -131,21 +138,53 @@ export class MessageDomain {
     return this.batcher.submit(input);
   }
 
-  /** Messages of a range, and a max_seq up to which every message is readable. */
+  /**
+   * Messages of a range that this user can still read, a max_seq up to which every unexpired
+   * message is readable, and the lowest seq they can read (max_seq + 1 when none).
+   */
   async pull(
     userId: string,
     conversation: ParsedConversationId,
     range: PullRange,
-  ): Promise<{ messages: MessageRecord[]; maxSeq: number }> {
+  ): Promise<{ messages: MessageRecord[]; maxSeq: number; minSeq: number }> {
     await this.assertCanRead(userId, conversation);
     // max_seq first, through the head cache like every other read, so a caller polling several
     // rpcs never sees it go back; the cache never runs ahead of MySQL, and seqs commit in order,
-    // so every message up to it is already readable.
+    // so every unexpired message up to it is already readable.
     const maxSeq =
       (await this.heads.maxSeqs([range.conversationId])).get(range.conversationId) ?? 0;
     const endSeq = range.endSeq === 0 ? maxSeq : Math.min(range.endSeq, maxSeq);
-    if (range.beginSeq > endSeq) return { messages: [], maxSeq };
-    return { messages: await this.repo.pull({ ...range, endSeq }, PULL_SIZE), maxSeq };
+    // The floor and the expiry watermark come from MySQL (with the messages, in one snapshot),
+    // so a ClearHistory holds here at once, whatever the conversation service's state.
+    const { messages, hiddenUpTo } =
+      range.beginSeq > endSeq
+        ? { messages: [], hiddenUpTo: null }
+        : await this.repo.pull({ ...range, endSeq }, userId, PULL_SIZE);
+    const hidden =
+      hiddenUpTo ?? (await this.options.history.hiddenUpTo(range.conversationId, userId));
+    return { messages, maxSeq, minSeq: Math.min(hidden, maxSeq) + 1 };
+  }
+
+  /**
+   * Raises the user's floor to the conversation's max_seq (as readers see it). Only a call that
+   * moved it writes the conversation service's record and conversation.cleared, in the floor's
+   * transaction; the record is delivered before the reply (read-your-writes), else by the
+   * outbox drainer once the conversation service is back.
+   */
+  async clearHistory(userId: string, conversation: ParsedConversationId): Promise<number> {
+    await this.assertCanRead(userId, conversation);
+    const id = conversation.conversationId;
+    const maxSeq = (await this.heads.maxSeqs([id])).get(id) ?? 0;
+    // Nothing was ever sent: the floor is 0 and stays there (no row, nothing to say).
+    if (maxSeq === 0) return 0;
+    const outcome = await this.options.history.raiseFloor(id, userId, maxSeq, (t, seq, at) =>
+      this.outbox.enqueue(t, [
+        clearedRow(userId, id, seq),
+        ...(this.options.events ? [clearedEvent(userId, id, seq, at)] : []),
+      ]),
+    );
+    if (outcome.enqueued) await this.outbox.deliver(outcome.enqueued);
+    return outcome.clearedSeq;
   }
 
   maxSeqs(conversationIds: string[]): Promise<Map<string, number>> {
@@ -160,7 +199,30 @@ export class MessageDomain {
       this.heads.heads(conversationIds),
       this.heads.maxSeqs(maxSeqOnlyIds),
     ]);
-    return { heads, maxSeqs };
+    return { heads: this.expiring(heads), maxSeqs };
+  }
+
+  /**
+   * A head whose last message is past the retention window shows it as EXPIRED (no content),
+   * also before the job has reached it or when a replica died between the job's commit and
+   * its cache update: a head never shows an expired message.
+   */
+  private expiring(heads: ConversationHead[]): ConversationHead[] {
+    const cutoff = this.options.retention.cutoff();
+    if (!cutoff) return heads;
+    return heads.map((h) =>
+      h.lastMessage.status === MessageStatus.EXPIRED || h.lastMessage.sentAt >= cutoff
+        ? h
+        : {
+            ...h,
+            lastMessage: {
+              ...h.lastMessage,
+              status: MessageStatus.EXPIRED,
+              content: Buffer.alloc(0),
+            },
+            lastMessageTruncated: false,
+          },
+    );
   }
 
   /**
@@ -174,7 +236,7 @@ export class MessageDomain {
       const seq = Math.min(a.seq, current.get(a.conversationId) ?? 0);
       return seq > 0 ? [{ conversationId: a.conversationId, seq }] : [];
     });
-    return this.repo.headsAt(clamped);
+    return this.expiring(await this.repo.headsAt(clamped));
   }
 
   /**
@@ -194,6 +256,7 @@ export class MessageDomain {
       });
     }
     const { message, now } = found;
+    if (message.status === MessageStatus.EXPIRED) throw messageExpired();
     const isSender = message.senderId === operatorId;
     if (isSender && message.status === MessageStatus.RECALLED) return message;
     const age = now.getTime() - message.sentAt.getTime();
@@ -229,6 +292,8 @@ export class MessageDomain {
       (t, changed, at) =>
         this.outbox.enqueue(t, this.options.events ? [recalledEvent(changed, operatorId, at)] : []),
     );
+    // The retention job got there between our read and the recall: nothing changed.
+    if (recalled.status === MessageStatus.EXPIRED) throw messageExpired();
     await Promise.all([
       // Only changes the cache when this message is (or is behind) the cached head.
       this.heads.advance([recalled]),
@@ -253,6 +318,9 @@ export class MessageDomain {
     }
   }
 }
+
+const messageExpired = () =>
+  new FailedPreconditionError('MESSAGE_EXPIRED', 'the message is past the retention window');
 
 const windowPassed = () =>
   new FailedPreconditionError('RECALL_WINDOW_PASSED', 'the recall window has passed');

@@ -27,3 +27,16 @@ export function recalledEvent(
     value: { message: toProto(message), operatorId },
   });
 }
+
+/** conversation.cleared: a ClearHistory that moved the user's floor, at its commit time. */
+export function clearedEvent(
+  userId: string,
+  conversationId: string,
+  clearedSeq: number,
+  occurredAt: Date,
+): NewOutboxRow {
+  return eventRow(userId, occurredAt, {
+    $case: 'conversationCleared',
+    value: { userId, conversationId, clearedSeq },
+  });
+}

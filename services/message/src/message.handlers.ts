@@ -12,6 +12,7 @@ import type { MessageDomain } from './message.domain';
 import type { UserForgetting } from './user-deletion';
 import {
   ConversationKind,
+  MessageStatus,
   type ConversationHead,
   type HeadAt,
   type MessageRecord,
@@ -54,12 +55,16 @@ export function toProto(m: MessageRecord): Message {
   };
 }
 
-const headToProto = (h: ConversationHead): ProtoHead => ({
-  conversationId: h.conversationId,
-  maxSeq: h.maxSeq,
-  lastMessage: toProto(h.lastMessage),
-  lastMessageTruncated: h.lastMessageTruncated,
-});
+// A head whose last message expired keeps its max_seq and shows no last message.
+const headToProto = (h: ConversationHead): ProtoHead =>
+  h.lastMessage.status === MessageStatus.EXPIRED
+    ? { conversationId: h.conversationId, maxSeq: h.maxSeq, lastMessageTruncated: false }
+    : {
+        conversationId: h.conversationId,
+        maxSeq: h.maxSeq,
+        lastMessage: toProto(h.lastMessage),
+        lastMessageTruncated: h.lastMessageTruncated,
+      };
 
 function headsAt(refs: { conversationId: string; seq: number }[]): HeadAt[] {
   if (refs.length > MAX_IDS) {
@@ -139,15 +144,14 @@ export function createMessageHandlers(
         throw new InvalidArgumentError('end_seq', 'end_seq must not be below begin_seq');
       }
       const limit = validate.pageSize('limit', req.limit, 50, 200);
-      const { messages, maxSeq } = await domain.pull(userId, conversation, {
+      const { messages, maxSeq, minSeq } = await domain.pull(userId, conversation, {
         conversationId: conversation.conversationId,
         beginSeq,
         endSeq,
         limit,
         descending: req.descending,
       });
-      // Nothing is hidden yet (no cleared history, no retention): every seq from 1 is readable.
-      return { messages: messages.map(toProto), maxSeq, minSeq: 1 };
+      return { messages: messages.map(toProto), maxSeq, minSeq };
     },
 
     async getMaxSeqs(req) {
@@ -162,8 +166,11 @@ export function createMessageHandlers(
       return { heads: heads.map(headToProto), maxSeqs: Object.fromEntries(maxSeqs) };
     },
 
-    async clearHistory() {
-      throw new Error('TEMP-v1.2: ClearHistory is being built');
+    async clearHistory(req) {
+      // Validated like PullMessages.
+      const userId = validate.id('user_id', req.userId);
+      const conversation = validate.conversationId('conversation_id', req.conversationId);
+      return { clearedSeq: await domain.clearHistory(userId, conversation) };
     },
 
     async getConversationHeadsAt(req) {

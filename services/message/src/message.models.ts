@@ -75,9 +75,40 @@ export class MessageDeletedUserModel extends Model {
   erased_at!: Date | null;
 }
 
+/** ClearHistory: one user's floor in one conversation; only rises. */
+@Table({ tableName: 'message_floors', modelName: 'message_floors' })
+export class MessageFloorModel extends Model {
+  @Column({ type: DataType.STRING(140), primaryKey: true })
+  conversation_id!: string;
+
+  @Column({ type: DataType.STRING(64), primaryKey: true })
+  user_id!: string;
+
+  @Column({ type: DataType.BIGINT, allowNull: false })
+  cleared_seq!: number;
+
+  @Column({ type: DataType.DATE(3), allowNull: false })
+  updated_at!: Date;
+}
+
+/** Retention's watermark: every seq up to expired_seq is expired, none above it. */
+@Table({ tableName: 'message_expiry', modelName: 'message_expiry' })
+export class MessageExpiryModel extends Model {
+  @Column({ type: DataType.STRING(140), primaryKey: true })
+  conversation_id!: string;
+
+  @Column({ type: DataType.BIGINT, allowNull: false })
+  expired_seq!: number;
+
+  @Column({ type: DataType.DATE(3), allowNull: false })
+  updated_at!: Date;
+}
+
 export const MESSAGE_MODELS = [
   MessageModel,
   ConversationSeqModel,
   MessageDeletedUserModel,
   outboxModel('message_outbox'),
+  MessageFloorModel,
+  MessageExpiryModel,
 ];

@@ -362,37 +362,53 @@ export class MessageRepository {
   }
 
   /**
-   * Messages of [beginSeq, endSeq] (endSeq already resolved), at most limit of them, and only
-   * as many as fit in size.maxBytes counting size.perMessage on top of each content (always at
-   * least one). Sizes are summed in SQL, so contents that would not fit never leave MySQL.
+   * What `readerId` can read of [beginSeq, endSeq] (endSeq already resolved): seqs above their
+   * floor and the expiry watermark, at most limit of them, and only as many as fit in
+   * size.maxBytes counting size.perMessage on top of each content (always at least one). Sizes
+   * are summed in SQL, so contents that would not fit never leave MySQL. One statement, so one
+   * snapshot: the messages and `hiddenUpTo` (that floor or watermark, null when no message came
+   * back) agree even while the retention job commits.
    */
   async pull(
     range: PullRange & { endSeq: number },
+    readerId: string,
     size: { maxBytes: number; perMessage: number },
-  ): Promise<MessageRecord[]> {
+  ): Promise<{ messages: MessageRecord[]; hiddenUpTo: number | null }> {
     const order = range.descending ? 'DESC' : 'ASC';
-    const rows = await select<MessageRow>(
+    const hidden = `GREATEST(
+      COALESCE((SELECT cleared_seq FROM message_floors
+                WHERE conversation_id = ? AND user_id = ?), 0),
+      COALESCE((SELECT expired_seq FROM message_expiry WHERE conversation_id = ?), 0))`;
+    const hiddenParams = [range.conversationId, readerId, range.conversationId];
+    const rows = await select<MessageRow & { hidden_up_to: number }>(
       this.db,
-      `SELECT ${m('m')} FROM (
+      `SELECT ${m('m')}, ${hidden} AS hidden_up_to FROM (
          SELECT seq, SUM(bytes) OVER (ORDER BY seq ${order}) AS total,
                 ROW_NUMBER() OVER (ORDER BY seq ${order}) AS n
          FROM (SELECT seq, LENGTH(content) + ? AS bytes FROM messages
-               WHERE conversation_id = ? AND seq BETWEEN ? AND ?
+               WHERE conversation_id = ? AND seq BETWEEN ? AND ? AND seq > ${hidden}
+                 AND status <> ?
                ORDER BY seq ${order} LIMIT ?) r
        ) w
        JOIN messages m ON m.conversation_id = ? AND m.seq = w.seq
        WHERE w.n = 1 OR w.total <= ?
        ORDER BY m.seq ${order}`,
       [
+        ...hiddenParams,
         size.perMessage,
         range.conversationId,
         range.beginSeq,
         range.endSeq,
+        ...hiddenParams,
+        MessageStatus.EXPIRED,
         range.limit,
         range.conversationId,
         size.maxBytes,
       ],
     );
-    return rows.map(toRecord);
+    return {
+      messages: rows.map(toRecord),
+      hiddenUpTo: rows.length > 0 ? Number(rows[0]!.hidden_up_to) : null,
+    };
   }
 }

@@ -3,7 +3,9 @@
 export const ConversationKind = { SINGLE: 1, GROUP: 2 } as const;
 export type ConversationKind = (typeof ConversationKind)[keyof typeof ConversationKind];
 
-export const MessageStatus = { NORMAL: 1, RECALLED: 2, DELETED: 3 } as const;
+// DELETED: erased with its sender's account; EXPIRED: past retention (content erased, seq and
+// idempotency key kept). The order matters to the head cache: a status only ever grows.
+export const MessageStatus = { NORMAL: 1, RECALLED: 2, DELETED: 3, EXPIRED: 4 } as const;
 export type MessageStatus = (typeof MessageStatus)[keyof typeof MessageStatus];
 
 export const GroupRole = { MEMBER: 1, ADMIN: 2, OWNER: 3 } as const;
@@ -18,7 +20,7 @@ export interface MessageRecord {
   senderId: string;
   recipientId: string;
   contentType: number;
-  /** Empty once recalled. */
+  /** Empty once recalled, deleted or expired. */
   content: Buffer;
   status: MessageStatus;
   sentAt: Date;

@@ -284,8 +284,9 @@ describe('SendBatcher', () => {
       expect(ok(duplicate)).to.deep.equal({ message: earlier.message, duplicate: true });
       expect(ok(copy)).to.deep.equal({ message: ok(valid1).message, duplicate: true });
       expect((await svc.deps.repository.maxSeqs([conversationId])).get(conversationId)).to.equal(3);
-      const pulled = await svc.deps.repository.pull(
+      const { messages: pulled } = await svc.deps.repository.pull(
         { conversationId, beginSeq: 1, endSeq: 10, limit: 10, descending: false },
+        earlier.message.senderId,
         { maxBytes: 1 << 20, perMessage: 0 },
       );
       expect(pulled.map((m) => m.seq)).to.deep.equal([1, 2, 3]);

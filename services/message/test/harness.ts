@@ -5,7 +5,11 @@ import {
   PermissionDeniedError,
   UnavailableError,
 } from '@im-repo/errors';
-import { conversationService, type MessageRecord } from '@im-repo/proto/conversation';
+import {
+  conversationService,
+  type ClearedRecord,
+  type MessageRecord,
+} from '@im-repo/proto/conversation';
 import { GroupRole, groupService } from '@im-repo/proto/group';
 import {
   ContentType,
@@ -35,6 +39,8 @@ export interface PeerData {
   groups: Map<string, StandInGroup>;
   /** Every RecordMessages call, in arrival order. */
   recordCalls: MessageRecord[][];
+  /** Every RecordCleared call that succeeded, in arrival order. */
+  clearedCalls: ClearedRecord[][];
   /** When set, RecordMessages fails with UNAVAILABLE. */
   conversationDown: boolean;
   /** RecordMessages calls, failed ones included. */
@@ -53,6 +59,7 @@ export async function startPeers(): Promise<Peers> {
     users: new Set(),
     groups: new Map(),
     recordCalls: [],
+    clearedCalls: [],
     conversationDown: false,
     batchGetUsersCalls: 0,
   };
@@ -92,6 +99,11 @@ export async function startPeers(): Promise<Peers> {
       async recordMessages(req) {
         if (data.conversationDown) throw new UnavailableError('DOWN', 'stand-in is down');
         data.recordCalls.push(req.records);
+        return {};
+      },
+      async recordCleared(req) {
+        if (data.conversationDown) throw new UnavailableError('DOWN', 'stand-in is down');
+        data.clearedCalls.push(req.records);
         return {};
       },
     }),

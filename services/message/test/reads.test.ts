@@ -131,8 +131,9 @@ describe('reads: PullMessages, GetMaxSeqs, GetConversationHeads', () => {
       expect(newest.messages).to.have.length(50);
     });
 
-    it('an empty conversation of two participants is empty, max_seq 0', async () => {
+    it('an empty conversation of two participants is empty, max_seq 0, min_seq 1', async () => {
       const r = await pull({ conversationId: `si_${x}_${x}` });
+      // Nothing readable: min_seq is max_seq + 1.
       expect(r).to.deep.equal({ messages: [], maxSeq: 0, minSeq: 1 });
     });
 
