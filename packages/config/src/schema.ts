@@ -24,7 +24,7 @@ export const DEFAULT_PORTS: Record<ServiceName, { grpc: number; metrics: number 
 export const DEFAULT_INTERNAL_CALLERS: Record<ServiceName, string[]> = {
   user: [],
   group: ['message', 'user'],
-  message: ['user'],
+  message: ['user', 'conversation'],
   conversation: ['message', 'group', 'user'],
   presence: ['user'],
 };
@@ -111,7 +111,7 @@ export const schema = {
       env: 'INTERNAL_CALLERS',
       default: (s) => DEFAULT_INTERNAL_CALLERS[s],
       shownDefault:
-        'conversation: message,group,user; group: message,user; message: user; presence: user (per service)',
+        'conversation: message,group,user; group: message,user; message: user,conversation; presence: user (per service)',
       doc: 'Certificate identities (DNS SAN, else CN) allowed to call internal rpcs under mutual TLS',
     }),
   },

@@ -18,6 +18,12 @@ export function createServer(deps: ConversationDeps): GrpcServer {
     translators: [translateDbError],
     ...configuredServerOptions(deps.config),
     // Called only by peers (API.md "Internal rpcs"); add every internal rpc here.
-    internalRpcs: ['recordMessages', 'addParticipants', 'forgetUser', 'recordCleared'],
+    internalRpcs: [
+      'recordMessages',
+      'addParticipants',
+      'removeParticipants',
+      'forgetUser',
+      'recordCleared',
+    ],
   });
 }

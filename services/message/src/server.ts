@@ -21,6 +21,6 @@ export function createServer(deps: MessageDeps): GrpcServer {
     translators: [translateDbError],
     ...configuredServerOptions(deps.config),
     // Called only by peers (API.md "Internal rpcs"); add every internal rpc here.
-    internalRpcs: ['forgetUser'],
+    internalRpcs: ['getConversationHeadsAt', 'forgetUser'],
   });
 }

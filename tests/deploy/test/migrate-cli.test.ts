@@ -91,6 +91,9 @@ describe('migrations CLI (pnpm migrate, on the user service)', function () {
   });
 
   it('down reverts one step (the table is gone, status pending), and up brings it back', async () => {
+    const deletion = await migrate('user', 'down');
+    expect(deletion.code, deletion.stderr).to.equal(0);
+    expect(deletion.stdout).to.include('[user] reverted 0003-add-user-deletion');
     const outbox = await migrate('user', 'down');
     expect(outbox.code, outbox.stderr).to.equal(0);
     expect(outbox.stdout).to.include('[user] reverted 0002-create-user-outbox');
@@ -110,7 +113,9 @@ describe('migrations CLI (pnpm migrate, on the user service)', function () {
     expect(nothing.stdout).to.include('[user] nothing to revert');
 
     const up = await migrate('user', 'up');
-    expect(up.stdout).to.include('[user] applied 0001-create-users, 0002-create-user-outbox');
+    expect(up.stdout).to.include(
+      '[user] applied 0001-create-users, 0002-create-user-outbox, 0003-add-user-deletion',
+    );
     expect(await tables()).to.include.members(['users', 'user_outbox']);
   });
 
