@@ -1,6 +1,6 @@
 import { eventRow } from '@im-repo/events';
 import type { NewOutboxRow } from '@im-repo/outbox';
-import { toProto } from './conversation.handlers';
+import { toProto } from './conversation.mapping';
 import type { ConversationView } from './conversation.types';
 
 // Pure: domain results -> outbox rows of the change events, keyed by user id (a user's events

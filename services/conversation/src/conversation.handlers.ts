@@ -1,35 +1,18 @@
-import type { Conversation, ConversationServiceService } from '@im-repo/proto/conversation';
+import type { ConversationServiceService } from '@im-repo/proto/conversation';
 import { type ServiceHandlers, validate } from '@im-repo/server-kit';
 import type { ConversationDomain } from './conversation.domain';
-import type { ConversationView } from './conversation.types';
+import { toProto } from './conversation.mapping';
 import {
   clearedRecords,
   decodeListToken,
   encodeListToken,
   messageRecords,
   participants,
-  protoType,
   removedParticipants,
 } from './conversation.validation';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 200;
-
-export function toProto(c: ConversationView): Conversation {
-  return {
-    conversationId: c.conversationId,
-    conversationType: protoType(c.kind),
-    peerId: c.peerId,
-    maxSeq: c.maxSeq,
-    readSeq: c.readSeq,
-    unreadCount: c.unreadCount,
-    pinned: c.pinned,
-    muted: c.muted,
-    lastMessage: c.lastMessage,
-    lastMessageTruncated: c.lastMessageTruncated,
-    updatedAt: c.updatedAt,
-  };
-}
 
 const userId = (value: string) => validate.id('user_id', value);
 const conversationId = (value: string) =>

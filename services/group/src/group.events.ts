@@ -1,6 +1,6 @@
 import { eventRow } from '@im-repo/events';
 import type { NewOutboxRow } from '@im-repo/outbox';
-import { groupToProto, memberToProto } from './group.handlers';
+import { groupToProto, memberToProto } from './group.mapping';
 import type { GroupRecord, MemberRecord } from './group.types';
 
 // Pure: domain results -> outbox rows of the change events, keyed by group id, each built at

@@ -1,55 +1,15 @@
 import { InvalidArgumentError } from '@im-repo/errors';
 import { ID_PATTERN } from '@im-repo/proto';
-import {
-  Group,
-  GroupMember,
-  GroupRole,
-  type GroupServiceService,
-  GroupStatus,
-} from '@im-repo/proto/group';
+import { Group, GroupMember, GroupRole, type GroupServiceService } from '@im-repo/proto/group';
 import { itemsThatFit, type ServiceHandlers, validate } from '@im-repo/server-kit';
 import type { GroupDomain } from './group.domain';
-import type { GroupRecord, MemberRecord, PagePosition, Role } from './group.types';
+import { groupToProto, memberToProto, ROLE_TO_PROTO } from './group.mapping';
+import type { PagePosition, Role } from './group.types';
 
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
 /** Keeps muted_until a sane DATETIME; a longer mute is a ban, which is RemoveMembers. */
 export const MAX_MUTE_SECONDS = 366 * 86400;
-
-const ROLE_TO_PROTO: Record<Role, GroupRole> = {
-  member: GroupRole.GROUP_ROLE_MEMBER,
-  admin: GroupRole.GROUP_ROLE_ADMIN,
-  owner: GroupRole.GROUP_ROLE_OWNER,
-};
-
-export function groupToProto(g: GroupRecord): Group {
-  return {
-    groupId: g.groupId,
-    name: g.name,
-    avatarUrl: g.avatarUrl,
-    intro: g.intro,
-    notice: g.notice,
-    ownerId: g.ownerId,
-    memberCount: g.memberCount,
-    status:
-      g.status === 'dismissed'
-        ? GroupStatus.GROUP_STATUS_DISMISSED
-        : GroupStatus.GROUP_STATUS_ACTIVE,
-    allMuted: g.allMuted,
-    createdAt: g.createdAt,
-    updatedAt: g.updatedAt,
-  };
-}
-
-export function memberToProto(m: MemberRecord): GroupMember {
-  return {
-    groupId: m.groupId,
-    userId: m.userId,
-    role: ROLE_TO_PROTO[m.role],
-    joinedAt: m.joinedAt,
-    mutedUntil: m.mutedUntil ?? undefined,
-  };
-}
 
 const name = (value: string) => validate.text('name', value, 1, 64);
 const avatarUrl = (value: string) => validate.text('avatar_url', value, 0, 1024);

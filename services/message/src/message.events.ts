@@ -1,6 +1,6 @@
 import { eventRow } from '@im-repo/events';
 import type { NewOutboxRow } from '@im-repo/outbox';
-import { toProto } from './message.handlers';
+import { toProto } from './message.mapping';
 import type { MessageRecord } from './message.types';
 
 // Pure: domain results -> outbox rows of the change events, keyed by conversation (the

@@ -1,22 +1,11 @@
 import { InvalidArgumentError } from '@im-repo/errors';
 import { groupConversationId, parseConversationId, singleConversationId } from '@im-repo/proto';
-import {
-  ContentType,
-  ConversationType,
-  type ConversationHead as ProtoHead,
-  type Message,
-  type MessageServiceService,
-} from '@im-repo/proto/message';
+import { ContentType, ConversationType, type MessageServiceService } from '@im-repo/proto/message';
 import { type ServiceHandlers, validate } from '@im-repo/server-kit';
 import type { MessageDomain } from './message.domain';
+import { headToProto, toProto } from './message.mapping';
 import type { UserForgetting } from './user-deletion';
-import {
-  ConversationKind,
-  MessageStatus,
-  type ConversationHead,
-  type HeadAt,
-  type MessageRecord,
-} from './message.types';
+import { ConversationKind, type HeadAt } from './message.types';
 
 const MAX_IDS = 1000;
 const MAX_SEQ_ONLY_IDS = 10_000;
@@ -38,33 +27,6 @@ export interface HandlerOptions {
   /** message.ForgetUser (internal, called by the user service after DeleteUser). */
   forgetting: UserForgetting;
 }
-
-export function toProto(m: MessageRecord): Message {
-  return {
-    serverMsgId: m.serverMsgId,
-    clientMsgId: m.clientMsgId,
-    conversationId: m.conversationId,
-    conversationType: m.conversationType as number as ConversationType,
-    seq: m.seq,
-    senderId: m.senderId,
-    recipientId: m.recipientId,
-    contentType: m.contentType as ContentType,
-    content: m.content,
-    status: m.status as number,
-    sentAt: m.sentAt,
-  };
-}
-
-// A head whose last message expired keeps its max_seq and shows no last message.
-const headToProto = (h: ConversationHead): ProtoHead =>
-  h.lastMessage.status === MessageStatus.EXPIRED
-    ? { conversationId: h.conversationId, maxSeq: h.maxSeq, lastMessageTruncated: false }
-    : {
-        conversationId: h.conversationId,
-        maxSeq: h.maxSeq,
-        lastMessage: toProto(h.lastMessage),
-        lastMessageTruncated: h.lastMessageTruncated,
-      };
 
 function headsAt(refs: { conversationId: string; seq: number }[]): HeadAt[] {
   if (refs.length > MAX_IDS) {

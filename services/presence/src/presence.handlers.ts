@@ -1,8 +1,8 @@
 import { InvalidArgumentError } from '@im-repo/errors';
-import { Platform, type PresenceServiceService, type UserStatus } from '@im-repo/proto/presence';
+import { Platform, type PresenceServiceService } from '@im-repo/proto/presence';
 import { type ServiceHandlers, validate } from '@im-repo/server-kit';
 import type { PresenceDomain } from './presence.domain';
-import type { UserStatusRecord } from './presence.types';
+import { toProto } from './presence.mapping';
 
 const MIN_TTL_SECONDS = 5;
 const MAX_TTL_SECONDS = 600;
@@ -15,20 +15,6 @@ const PLATFORMS: readonly Platform[] = [
   Platform.PLATFORM_IPAD,
   Platform.PLATFORM_MINI_PROGRAM,
 ];
-
-export function toProto(s: UserStatusRecord): UserStatus {
-  return {
-    userId: s.userId,
-    online: s.devices.length > 0,
-    devices: s.devices.map((d) => ({
-      deviceId: d.deviceId,
-      platform: d.platform as Platform,
-      lastHeartbeatAt: d.lastHeartbeatAt,
-      expiresAt: d.expiresAt,
-    })),
-    lastSeenAt: s.lastSeenAt ?? undefined,
-  };
-}
 
 function ttlSeconds(value: number): number {
   if (value !== 0 && (value < MIN_TTL_SECONDS || value > MAX_TTL_SECONDS)) {

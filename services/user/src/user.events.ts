@@ -1,6 +1,6 @@
 import { eventRow } from '@im-repo/events';
 import type { NewOutboxRow } from '@im-repo/outbox';
-import { toProto } from './user.handlers';
+import { toProto } from './user.mapping';
 import type { UserRecord } from './user.types';
 
 // Pure: domain results -> outbox rows of the change events, keyed by user id.

@@ -1,22 +1,11 @@
 import { type ServiceHandlers, validate } from '@im-repo/server-kit';
 import { InvalidArgumentError } from '@im-repo/errors';
-import type { User, UserServiceService } from '@im-repo/proto/user';
+import type { UserServiceService } from '@im-repo/proto/user';
 import type { UserDomain } from './user.domain';
-import type { UserRecord } from './user.types';
+import { toProto } from './user.mapping';
 
 const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/;
 const MAX_BATCH = 500;
-
-export function toProto(u: UserRecord): User {
-  return {
-    userId: u.userId,
-    username: u.username,
-    nickname: u.nickname,
-    avatarUrl: u.avatarUrl,
-    createdAt: u.createdAt,
-    updatedAt: u.updatedAt,
-  };
-}
 
 function username(field: string, value: string): string {
   if (!value) throw new InvalidArgumentError(field, `${field} is required`);
