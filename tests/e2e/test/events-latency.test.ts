@@ -43,18 +43,7 @@ describe('change events: in the stream within the bound of the call returning (t
     const replica = await stack.startReplica('message');
     const second = createMessageServiceClient(replica.address, { timeoutMs: 60_000 });
     try {
-      const users: string[] = [];
-      for (let i = 0; i < 4; i++) {
-        const userId = `lat-${run}-${i}`;
-        await stack.clients.user.register({
-          userId,
-          username: userId.replace(/-/g, '_'),
-          password: 'password-1',
-          nickname: '',
-          avatarUrl: '',
-        });
-        users.push(userId);
-      }
+      const users = await stack.registerUsers([0, 1, 2, 3].map((i) => `lat-${run}-${i}`));
       const from = (await events.read()).length;
       /** sender|client_msg_id -> when its SendMessage returned. */
       const returned = new Map<string, number>();

@@ -39,18 +39,7 @@ describe('change events while NATS is down (own nats-server, stopped and restart
   });
 
   it('every call succeeds; every event reaches the stream once, in order, once NATS is back', async () => {
-    const users: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      const userId = `outage-${run}-${i}`;
-      await stack.clients.user.register({
-        userId,
-        username: userId.replace(/-/g, '_'),
-        password: 'password-1',
-        nickname: '',
-        avatarUrl: '',
-      });
-      users.push(userId);
-    }
+    const users = await stack.registerUsers([0, 1, 2].map((i) => `outage-${run}-${i}`));
     const pairs: [string, string][] = [
       [users[0]!, users[1]!],
       [users[1]!, users[2]!],

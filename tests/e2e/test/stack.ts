@@ -128,6 +128,20 @@ export class Stack {
     };
   }
 
+  /** Registers users with these ids (usernames derived from them); returns the ids. */
+  async registerUsers(userIds: string[]): Promise<string[]> {
+    for (const userId of userIds) {
+      await this.clients.user.register({
+        userId,
+        username: userId.replace(/-/g, '_').slice(0, 32),
+        password: 'password-1',
+        nickname: '',
+        avatarUrl: '',
+      });
+    }
+    return userIds;
+  }
+
   async stop(): Promise<void> {
     for (const c of Object.values(this.clients ?? {})) c.close();
     for (const s of [...this.running.keys()].reverse()) await this.stopService(s);
