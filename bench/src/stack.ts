@@ -6,7 +6,10 @@ import { deleteRedisPrefix, freePort, healthCheck, waitFor } from '@im-repo/test
 import mysql from 'mysql2/promise';
 import { findNodePidsIn, pidListeningOn, type Watched } from './proc-stats';
 
-export const ROOT = join(__dirname, '..', '..');
+/** The checkout whose built services run (BENCH_ROOT: another checkout's build, for A/B runs). */
+export const ROOT = process.env.BENCH_ROOT ?? join(__dirname, '..', '..');
+/** Results and profiles always land in this checkout's bench/results. */
+export const RESULTS = join(__dirname, '..', 'results');
 
 export interface Stack {
   addresses: Record<ServiceName, string>;
@@ -150,7 +153,7 @@ export async function startStack(options: {
     const profiling = options.profile?.includes(label)
       ? [
           '--cpu-prof',
-          `--cpu-prof-dir=${join(ROOT, 'bench', 'results', 'profiles')}`,
+          `--cpu-prof-dir=${join(RESULTS, 'profiles')}`,
           `--cpu-prof-name=${label}-${stamp}.cpuprofile`,
         ]
       : [];
