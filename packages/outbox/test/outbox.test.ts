@@ -275,6 +275,47 @@ describe('Outbox', () => {
     expect(r.delivered.map((x) => x.payload.toString())).to.deep.equal(['x:0', 'x:1', 'x:2']);
   });
 
+  it('drainSoon: rows are due at once and deliver() wakes the drainer, which sends many commits in one call, in id order', async () => {
+    // An interval far beyond the test: only the wake-up can deliver.
+    const a = outbox(0, { intervalMs: 60_000 });
+    const calls: string[][] = [];
+    a.register(
+      'batch',
+      async (list) => {
+        calls.push(list.map((x) => x.payload.toString()));
+      },
+      { drainSoon: true },
+    );
+    a.start();
+    const commits = [];
+    for (let i = 0; i < 3; i++) commits.push(await enqueue(a, rows('batch', 'one', 1, i)));
+    expect(commits.map((c) => c.inline)).to.deep.equal([[false], [false], [false]]);
+    await Promise.all(commits.map((c) => a.deliver(c)));
+    await waitFor(async () => calls.flat().length === 3, { what: 'the rows drained' });
+    expect(calls).to.deep.equal([['one:0', 'one:1', 'one:2']]);
+    await waitFor(async () => (await count()) === 0, { what: 'the delivered rows deleted' });
+  });
+
+  it("rows that wait behind another replica's claimed rows are claimed again within moments, not at the next interval", async () => {
+    const a = outbox(0, { intervalMs: 60_000 });
+    const b = outbox(1, { intervalMs: 60_000 });
+    const delivered: string[] = [];
+    const slow: OutboxHandler = async (list) => {
+      await new Promise((r) => setTimeout(r, 300));
+      delivered.push(...list.map((x) => x.payload.toString()));
+    };
+    a.register('batch', slow, { drainSoon: true });
+    b.register('batch', slow, { drainSoon: true });
+    a.start();
+    b.start();
+    await a.deliver(await enqueue(a, rows('batch', 'one', 1)));
+    // A's drainer holds one:0 for 300 ms; B's row of the key must wait for it, then go.
+    await new Promise((r) => setTimeout(r, 100));
+    await b.deliver(await enqueue(b, rows('batch', 'one', 1, 1), dbs[1]));
+    await waitFor(async () => delivered.length === 2, { timeoutMs: 5000, what: 'both rows' });
+    expect(delivered).to.deep.equal(['one:0', 'one:1']);
+  });
+
   it('two drainers on one table under load: every row delivered, per-key order, never a key out twice at once, no deadlock', async function () {
     this.timeout(120_000);
     warnings.length = 0;
