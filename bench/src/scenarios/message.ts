@@ -191,6 +191,12 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+const perUnit = (r: Result, label: string) => ((r.cpuSeconds[label] ?? 0) / r.units) * 1e6;
+const describe = (r: Result) =>
+  `${Math.round(r.throughput)}/s ${Math.round(r.cpuUsPerUnit)} us (${Object.keys(r.cpuSeconds)
+    .map((label) => `${label} ${Math.round(perUnit(r, label))}`)
+    .join(', ')})`;
+
 /**
  * Events off and on alternate in rounds (ABBA order, so a drift of the machine's load falls on
  * both sides alike) against two message processes that run side by side the whole time; each
@@ -252,9 +258,7 @@ export const sendEvents: Scenario = {
             }),
           );
         }
-        ctx.log(
-          `   round ${round + 1}: off ${Math.round(off[round]!.throughput)}/s ${Math.round(off[round]!.cpuUsPerUnit)} us, on ${Math.round(on[round]!.throughput)}/s ${Math.round(on[round]!.cpuUsPerUnit)} us`,
-        );
+        ctx.log(`   round ${round + 1}: off ${describe(off[round]!)}; on ${describe(on[round]!)}`);
       }
     } finally {
       await extra.stop();
@@ -278,6 +282,15 @@ export const sendEvents: Scenario = {
         'median CPU us/msg off': Math.round(cpuOff),
         'median CPU us/msg on': Math.round(cpuOn),
         'events CPU us/msg': Math.round(cpuOn - cpuOff),
+        // Where the difference goes: each process's median CPU per message, on minus off.
+        ...Object.fromEntries(
+          [...new Set(on.flatMap((r) => Object.keys(r.cpuSeconds)))].map((label) => [
+            `${label} +us/msg`,
+            Math.round(
+              median(on.map((r) => perUnit(r, label))) - median(off.map((r) => perUnit(r, label))),
+            ),
+          ]),
+        ),
       },
     };
   },

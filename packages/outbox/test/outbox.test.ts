@@ -296,22 +296,22 @@ describe('Outbox', () => {
     await waitFor(async () => (await count()) === 0, { what: 'the delivered rows deleted' });
   });
 
-  it("rows that wait behind another replica's claimed rows are claimed again within moments, not at the next interval", async () => {
-    const a = outbox(0, { intervalMs: 60_000 });
-    const b = outbox(1, { intervalMs: 60_000 });
+  it("rows that wait behind another replica's pending row are claimed again within moments, not at the next interval", async () => {
     const delivered: string[] = [];
-    const slow: OutboxHandler = async (list) => {
-      await new Promise((r) => setTimeout(r, 300));
+    const record: OutboxHandler = async (list) => {
       delivered.push(...list.map((x) => x.payload.toString()));
     };
-    a.register('batch', slow, { drainSoon: true });
-    b.register('batch', slow, { drainSoon: true });
-    a.start();
+    // A holds one:0 for its inline delivery; only B's drainer (woken once) can deliver one:1.
+    const a = outbox(0, { intervalMs: 60_000 });
+    const b = outbox(1, { intervalMs: 60_000 });
+    a.register('batch', record);
+    b.register('batch', record, { drainSoon: true });
     b.start();
-    await a.deliver(await enqueue(a, rows('batch', 'one', 1)));
-    // A's drainer holds one:0 for 300 ms; B's row of the key must wait for it, then go.
-    await new Promise((r) => setTimeout(r, 100));
+    const held = await enqueue(a, rows('batch', 'one', 1));
     await b.deliver(await enqueue(b, rows('batch', 'one', 1, 1), dbs[1]));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(delivered).to.deep.equal([]);
+    await a.deliver(held);
     await waitFor(async () => delivered.length === 2, { timeoutMs: 5000, what: 'both rows' });
     expect(delivered).to.deep.equal(['one:0', 'one:1']);
   });
