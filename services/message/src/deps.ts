@@ -100,10 +100,10 @@ export async function openMessageDeps({
   });
   const events = await openEvents(config, 'message', logger, metrics.registry);
   if (events) {
-    // conversation.cleared, one row each, keyed by user; and rows written before batch rows.
+    // Single-event rows written before the batch rows existed (an upgrade's leftovers).
     outbox.register(EVENTS_TOPIC, events.handler);
-    // message.created (a row per commit) and message.recalled: one key, so the drainer sends
-    // them, every commit due at once in one call, woken after each commit (events README).
+    // Every event (a row per send commit, recall or clear): one key, so the drainer sends them,
+    // all commits due at once in one call, woken after each commit (events README).
     outbox.register(EVENT_BATCH_TOPIC, events.handler, { drainSoon: true });
   }
   const domain = new MessageDomain(

@@ -1,11 +1,12 @@
-import { eventBatchRow, eventRow, newEvent } from '@im-repo/events';
+import { eventBatchRow, newEvent } from '@im-repo/events';
 import type { NewOutboxRow } from '@im-repo/outbox';
 import { toProto } from './message.mapping';
 import type { MessageRecord } from './message.types';
 
-// Pure: domain results -> outbox rows of the change events. A conversation's events (created
-// and recalled) go in batch rows, which the outbox delivers in id order, so they keep commit
-// order across kinds and replicas; each event is keyed by conversation (the subject's last token).
+// Pure: domain results -> outbox rows of the change events. Every event of the message service
+// goes in a batch row, which the outbox delivers in id order (one key), so a conversation's
+// events keep commit order across kinds and replicas; each event inside is keyed by its
+// subject's last token (conversation, or the user for conversation.cleared).
 
 /**
  * message.created per new message (the SendMessage answer's message; sent_at is the commit
@@ -43,15 +44,21 @@ export function recalledEvent(
   ]);
 }
 
-/** conversation.cleared: a ClearHistory that moved the user's floor, at its commit time. */
+/**
+ * conversation.cleared: a ClearHistory that moved the user's floor, at its commit time; a batch
+ * row too, so it follows the message.created events the clear read (one commit order for every
+ * event of the message service).
+ */
 export function clearedEvent(
   userId: string,
   conversationId: string,
   clearedSeq: number,
   occurredAt: Date,
 ): NewOutboxRow {
-  return eventRow(userId, occurredAt, {
-    $case: 'conversationCleared',
-    value: { userId, conversationId, clearedSeq },
-  });
+  return eventBatchRow([
+    newEvent(userId, occurredAt, {
+      $case: 'conversationCleared',
+      value: { userId, conversationId, clearedSeq },
+    }),
+  ]);
 }
