@@ -182,10 +182,12 @@ export async function startStack(options: {
           SCRYPT_COST: '1024',
           ...env,
         },
-        stdio: ['ignore', 'ignore', 'pipe'],
+        // LOG_LEVEL is warn: what reaches stdout is worth seeing next to the figures.
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    child.stderr!.on('data', (d) => options.log(`[${label}] ${String(d).trim()}`));
+    for (const stream of [child.stdout!, child.stderr!])
+      stream.on('data', (d) => options.log(`[${label}] ${String(d).trim()}`));
     children.push(child);
     return child;
   };

@@ -23,6 +23,8 @@ export interface PublisherOptions {
 }
 
 const GAUGE = 'dependency_up';
+/** Publishes awaiting their ack at once (see publish()). */
+const MAX_IN_FLIGHT = 256;
 
 /** dependency_up is shared with the health monitor's mysql/redis: whoever registers first owns it. */
 function dependencyGauge(registry: Registry | undefined): Gauge<'dependency'> | undefined {
@@ -44,6 +46,9 @@ function dependencyGauge(registry: Registry | undefined): Gauge<'dependency'> | 
  */
 export class EventPublisher {
   private js: JetStreamClient | undefined;
+  /** Publishes waiting for their ack, and the ones queued behind MAX_IN_FLIGHT. */
+  private inFlight = 0;
+  private readonly queued: (() => void)[] = [];
   private readonly gauge: Gauge<'dependency'> | undefined;
   private closed = false;
 
@@ -184,10 +189,21 @@ export class EventPublisher {
     const head = eventHead(bytes);
     const path = PATH_BY_FIELD.get(head.field);
     if (!path) throw new Error(`event payload field ${head.field} is unknown`);
-    await js.publish(eventSubject(this.settings.subjectPrefix, path, key), bytes, {
-      msgID: head.eventId,
-      timeout: this.options.publishTimeoutMs ?? 2000,
-    });
+    // A drain of a backlog holds thousands of events of as many keys: issued at once, the last
+    // acks came after the publish timeout (queued, not lost), failed their rows and put the
+    // whole backlog behind a backoff. So at most MAX_IN_FLIGHT wait for an ack at a time; a
+    // timeout then measures NATS, not our queue.
+    if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.queued.push(r));
+    this.inFlight++;
+    try {
+      await js.publish(eventSubject(this.settings.subjectPrefix, path, key), bytes, {
+        msgID: head.eventId,
+        timeout: this.options.publishTimeoutMs ?? 2000,
+      });
+    } finally {
+      this.inFlight--;
+      this.queued.shift()?.();
+    }
   }
 
   async close(): Promise<void> {
