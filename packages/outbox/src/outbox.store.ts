@@ -123,23 +123,27 @@ export class OutboxStore {
    * Claimed rows get attempts + 1 and are leased leaseMs out. Due rows that must wait for an
    * older row of their key are pushed back by waitMs, so they cannot crowd other keys' rows
    * out of the next claims. SKIP LOCKED lets replicas claim side by side. Rows in `done` (the
-   * caller's delivered rows, their delete not run yet) block nothing.
+   * caller's delivered rows, their delete not run yet) block nothing. Only rows of `topics` (the
+   * caller's handlers) are claimed: a replica without a topic's handler (events off while
+   * another replica has them on, on one table) must not take its rows and fail them.
    */
   async claim(
     limit: number,
     leaseMs: number,
     waitMs: number,
-    done: ReadonlySet<number> = new Set(),
+    done: ReadonlySet<number>,
+    topics: readonly string[],
   ): Promise<{ claimed: OutboxRow[]; waiting: number }> {
+    if (topics.length === 0) return { claimed: [], waiting: 0 };
     return this.rc(async (t) => {
       const candidates = (
         await select<StoredRow>(
           this.db,
           `SELECT id, topic, ordering_key, payload, attempts
            FROM ${this.table} FORCE INDEX (ix_${this.table}_due)
-           WHERE next_attempt_at <= UTC_TIMESTAMP(3)
+           WHERE next_attempt_at <= UTC_TIMESTAMP(3) AND topic IN (?)
            ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED`,
-          [limit],
+          [topics, limit],
           t,
         )
       ).map(toRow);

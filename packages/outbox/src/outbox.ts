@@ -338,6 +338,7 @@ export class Outbox {
         this.options.leaseMs,
         Math.min(FOLLOW_UP_MS, this.options.intervalMs),
         this.delivered,
+        [...this.topics.keys()],
       );
       // Rows left waiting behind another replica's: look again as soon as they are due.
       if (waiting > 0) this.followUp = true;

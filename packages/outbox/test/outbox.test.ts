@@ -316,6 +316,23 @@ describe('Outbox', () => {
     expect(delivered).to.deep.equal(['one:0', 'one:1']);
   });
 
+  it("a replica without a topic's handler never claims its rows (events on in one replica, off in another)", async () => {
+    const a = outbox(0);
+    const b = outbox(1);
+    const r = recorder();
+    a.register('t', r.handler, { inline: false });
+    b.register('other', r.handler);
+    await enqueue(a, rows('t', 'k', 3));
+    expect(await b.drainOnce()).to.equal(0);
+    const [row] = await select<{ attempts: number }>(
+      dbs[0]!,
+      `SELECT MAX(attempts) AS attempts FROM ${TABLE}`,
+    );
+    expect(Number(row!.attempts)).to.equal(0);
+    expect(await a.drainOnce()).to.equal(3);
+    expect(r.delivered.map((x) => x.payload.toString())).to.deep.equal(['k:0', 'k:1', 'k:2']);
+  });
+
   it('two drainers on one table under load: every row delivered, per-key order, never a key out twice at once, no deadlock', async function () {
     this.timeout(120_000);
     warnings.length = 0;
