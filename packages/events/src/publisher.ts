@@ -189,10 +189,10 @@ export class EventPublisher {
     const head = eventHead(bytes);
     const path = PATH_BY_FIELD.get(head.field);
     if (!path) throw new Error(`event payload field ${head.field} is unknown`);
-    // A drain of a backlog holds thousands of events of as many keys: issued at once, the last
-    // acks came after the publish timeout (queued, not lost), failed their rows and put the
-    // whole backlog behind a backoff. So at most MAX_IN_FLIGHT wait for an ack at a time; a
-    // timeout then measures NATS, not our queue.
+    // A drain of a backlog can hold tens of thousands of events of as many keys (500 batch rows
+    // of ~50): issued at once, their timeouts would start together and the tail's would measure
+    // our own queue, failing rows (and the key behind them) that NATS was about to ack. So at
+    // most MAX_IN_FLIGHT wait for an ack at a time, and a timeout measures NATS.
     if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.queued.push(r));
     this.inFlight++;
     try {
