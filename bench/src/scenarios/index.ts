@@ -1,6 +1,7 @@
 import type { Scenario } from '../scenario';
 import { ceiling, rawBatch, rawTxn } from './baselines';
 import { list } from './conversation';
+import { listFloorDirect, listFloorHop, sendFloorSql } from './floors';
 import { pull, send, sendEvents, sendGroupSize, sendHotGroup } from './message';
 import { batchStatus, heartbeat } from './presence';
 import { getUser } from './user';
@@ -10,6 +11,9 @@ export const SCENARIOS: Scenario[] = [
   ceiling,
   rawTxn,
   rawBatch,
+  sendFloorSql,
+  listFloorHop,
+  listFloorDirect,
   getUser,
   send,
   sendEvents,
