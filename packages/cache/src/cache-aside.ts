@@ -26,7 +26,7 @@ const VERSION_TTL_MS = 24 * 3600_000;
 
 // A fill only lands if no invalidation happened since the reader looked, so a reader that loaded
 // a row before a write cannot put the old row back after the write's delete.
-const FILL = redisScript<number>(`
+export const FILL = redisScript<number>(`
 local v = redis.call('GET', KEYS[2]) or ''
 if v ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -38,7 +38,8 @@ redis.call('PEXPIRE', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[1])
 return 1`);
 
-const versionKey = (key: string) => `${key}:v`;
+/** The key whose INCR (by invalidate()) tells fills and stamped entries a write happened. */
+export const versionKey = (key: string) => `${key}:v`;
 
 // Invalidations being retried at once. During a long outage every write adds one; past this
 // they are dropped (the entries' TTL still bounds staleness) so memory stays bounded.

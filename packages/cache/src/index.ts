@@ -6,3 +6,5 @@ export { cacheCounter } from './metrics';
 export { redisScript } from './script';
 export type { RedisScript } from './script';
 export type { CacheResult } from './metrics';
+export { StampedBytesCache } from './stamped-bytes';
+export type { StampedBytesOptions } from './stamped-bytes';

@@ -11,17 +11,19 @@ export { createMetrics, startMetricsServer } from './metrics';
 export type { GrpcMetrics } from './metrics';
 export { decodeErrorInfo, peerError } from './peer-error';
 export { peerClientOptions } from './peers';
+export type { PeerOptions } from './peers';
 export { createPeerClient } from './peer-client';
 export type { PeerClient } from './peer-client';
 export { createServeContext, serve } from './serve';
 export type { Running, ServeContext } from './serve';
-export { createGrpcServer } from './server';
+export { createGrpcServer, preEncoded } from './server';
 export { configuredServerOptions } from './server-options';
 export { callerIdentities, internalCallerGuard, mutualTls } from './internal-callers';
 export { createStandInServer } from './stand-in';
 export type {
   GrpcServer,
   GrpcServerOptions,
+  PreEncoded,
   ServiceHandlers,
   StreamHandler,
   UnaryHandler,

@@ -6,11 +6,10 @@ import {
   messageService,
   presenceService,
   userService,
-  type ClientOptions,
   type PromiseClient,
 } from '@im-repo/proto';
 import { relayPeerError } from './error-mapping';
-import { peerClientOptions } from './peers';
+import { peerClientOptions, type PeerOptions } from './peers';
 
 const SERVICES = {
   user: userService,
@@ -36,7 +35,7 @@ export type PeerClient<S extends ServiceName> = PromiseClient<Definition<S>>;
 export function createPeerClient<S extends ServiceName>(
   config: Config,
   peer: S,
-  extra: Partial<ClientOptions> = {},
+  extra: PeerOptions = {},
 ): PeerClient<S> {
   const service = SERVICES[peer];
   const client = createClient(

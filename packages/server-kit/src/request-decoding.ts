@@ -50,17 +50,25 @@ function loadRoot(service: ServiceInfo): protobuf.Root {
 }
 
 /**
- * Wraps each method's requestDeserialize of a service definition so a failed decode becomes a
- * marker that checkDecoded() turns into INVALID_ARGUMENT with the offending field.
+ * Wraps each method of a service definition: its requestDeserialize so a failed decode becomes
+ * a marker that checkDecoded() turns into INVALID_ARGUMENT with the offending field, and its
+ * responseSerialize so an answer the handler already holds encoded (a Buffer) passes through.
  */
 export function tolerantDefinition(service: ServiceInfo): Record<string, unknown> {
   let root: protobuf.Root | undefined;
   const definition: Record<string, unknown> = {};
   for (const [name, def] of Object.entries(service.definition)) {
-    const method = def as { path: string; requestDeserialize: (buf: Buffer) => unknown };
+    const method = def as {
+      path: string;
+      requestDeserialize: (buf: Buffer) => unknown;
+      responseSerialize: (value: unknown) => Buffer;
+    };
     const rpc = method.path.slice(method.path.lastIndexOf('/') + 1);
     definition[name] = {
       ...method,
+      // A handler may answer bytes it already holds encoded (preEncoded): sent as they are.
+      responseSerialize: (value: unknown) =>
+        Buffer.isBuffer(value) ? value : method.responseSerialize(value),
       requestDeserialize(buf: Buffer) {
         try {
           return method.requestDeserialize(buf);

@@ -34,7 +34,21 @@ export type StreamHandler<Req, Res> = (
   ctx: CallContext,
 ) => Promise<void>;
 
-export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
+export type UnaryHandler<Req, Res> = (
+  request: Req,
+  ctx: CallContext,
+) => Promise<Res | PreEncoded<Res>>;
+
+declare const encodedOf: unique symbol;
+/** The response message already encoded; the server sends these bytes unchanged. */
+export type PreEncoded<Res> = Buffer & { readonly [encodedOf]: Res };
+
+/**
+ * Marks bytes as the encoding of a unary rpc's response (a cache holding answers encoded spares
+ * the decode of a cached value and the encode of the answer). Nothing checks them: they must
+ * be a valid encoding of Res.
+ */
+export const preEncoded = <Res>(bytes: Buffer): PreEncoded<Res> => bytes as PreEncoded<Res>;
 
 /** Async handlers for every rpc of a ts-proto service definition. */
 export type ServiceHandlers<D> = {
@@ -193,17 +207,24 @@ export function createGrpcServer<D extends object>(options: GrpcServerOptions<D>
 type Begin = ReturnType<typeof composeStages>;
 type Authorize = ReturnType<typeof internalCallerGuard>;
 
-/** The handler's promise; a synchronous throw (a failed guard or decode) becomes a rejection. */
-async function invoke<T>(
+/**
+ * The handler's promise; a synchronous throw (a failed guard or decode) becomes a rejection.
+ * Not an async function: that would wrap the handler's promise in one more per call.
+ */
+function invoke<T>(
   ctx: CallContext,
   call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
   authorize: Authorize,
   run: () => Promise<T>,
 ): Promise<T> {
   return runInContext(ctx, () => {
-    authorize?.(call);
-    checkDecoded(call.request);
-    return run();
+    try {
+      authorize?.(call);
+      checkDecoded(call.request);
+      return run();
+    } catch (err) {
+      return Promise.reject(err);
+    }
   });
 }
 

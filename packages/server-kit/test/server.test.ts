@@ -7,7 +7,7 @@ import { loadConfig } from '@im-repo/config';
 import { createSequelize, pingDatabase } from '@im-repo/db';
 import { AppError, Code, NotFoundError } from '@im-repo/errors';
 import { createGroupServiceClient, groupService } from '@im-repo/proto/group';
-import { createUserServiceClient, userService } from '@im-repo/proto/user';
+import { createUserServiceClient, UpdateUserResponse, userService } from '@im-repo/proto/user';
 import { decodeGrpcError, expectGrpcError, freePort, GrpcStatus, waitFor } from '@im-repo/testing';
 import { expect } from 'chai';
 import { Registry } from 'prom-client';
@@ -19,6 +19,7 @@ import {
   createLogger,
   createStandInServer,
   peerClientOptions,
+  preEncoded,
   startMetricsServer,
   type GrpcServer,
 } from '../src';
@@ -110,7 +111,15 @@ describe('server-kit', () => {
         batchGetUsers: async () => {
           throw new AppError(Code.FAILED_PRECONDITION, 'GROUP_DISMISSED', 'the group is dismissed');
         },
-        updateUser: async () => ({}),
+        // Answers bytes it encoded itself: they reach the client as they are.
+        updateUser: async (req) =>
+          preEncoded<UpdateUserResponse>(
+            Buffer.from(
+              UpdateUserResponse.encode({
+                user: { userId: req.userId, username: 'bytes', nickname: '', avatarUrl: '' },
+              }).finish(),
+            ),
+          ),
         changePassword: async () => ({}),
         deleteUser: async () => ({}),
       },
@@ -166,6 +175,13 @@ describe('server-kit', () => {
     expect(given.user!.username).to.equal('req-123');
     const generated = await client.getUser({ userId: 'u1' });
     expect(generated.user!.username).to.match(/^[0-9a-f-]{36}$/);
+    client.close();
+  });
+
+  it('sends a pre-encoded answer unchanged', async () => {
+    const client = createUserServiceClient(address);
+    const { user } = await client.updateUser({ userId: 'u7' });
+    expect(user).to.include({ userId: 'u7', username: 'bytes' });
     client.close();
   });
 

@@ -1,4 +1,11 @@
-import { CacheAside, createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
+import {
+  CacheAside,
+  StampedBytesCache,
+  createRedis,
+  pingRedis,
+  waitForRedis,
+  type RedisClient,
+} from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
 import { EVENTS_TOPIC, openEvents } from '@im-repo/events';
@@ -40,6 +47,10 @@ const codec = {
   },
 };
 
+// The peers get only DeleteUser's follow-ups (rare, retried by the outbox); passing their
+// request id would put every GetUser under Node 20's promise hooks (server-kit context.ts).
+const noRequestIds = { requestIds: false };
+
 /** How often undelivered follow-ups and events are retried. */
 const OUTBOX_INTERVAL_MS = 500;
 
@@ -63,16 +74,24 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
     registry: metrics.registry,
     onError: onRedisError,
   });
+  const encoded = new StampedBytesCache({
+    redis,
+    name: 'user-encoded',
+    ttlSeconds: config.cache.ttl_seconds,
+    negativeTtlSeconds: config.cache.negative_ttl_seconds,
+    registry: metrics.registry,
+    onError: onRedisError,
+  });
   const throttle = new LoginThrottle(redis, {
     maxFailures: config.user.login_max_failures,
     windowSeconds: config.user.login_window_seconds,
     onRedisError: (err) => onRedisError(err, 'login-throttle'),
   });
   const peers = {
-    message: createPeerClient(config, 'message'),
-    presence: createPeerClient(config, 'presence'),
-    group: createPeerClient(config, 'group'),
-    conversation: createPeerClient(config, 'conversation'),
+    message: createPeerClient(config, 'message', noRequestIds),
+    presence: createPeerClient(config, 'presence', noRequestIds),
+    group: createPeerClient(config, 'group', noRequestIds),
+    conversation: createPeerClient(config, 'conversation', noRequestIds),
   };
   // user_outbox: the follow-ups of DeleteUser (always) and the change events (while on). The
   // lease outlives an erasure delivery (a few calls of one batch each, see the topics).
@@ -93,6 +112,7 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
   const domain = new UserDomain(
     new UserRepository(sequelize),
     cache,
+    encoded,
     new PasswordHasher(config.user.scrypt_cost, {
       concurrency: config.user.hash_concurrency,
       queueMax: config.user.hash_queue_max,

@@ -1,4 +1,4 @@
-import type { CacheAside } from '@im-repo/cache';
+import type { CacheAside, StampedBytesCache } from '@im-repo/cache';
 import {
   AlreadyExistsError,
   NotFoundError,
@@ -10,6 +10,7 @@ import { ulid } from 'ulid';
 import type { LoginThrottle } from './login-throttle';
 import type { PasswordHasher } from './password-hasher';
 import { userKey } from './user.cache-keys';
+import { encodeGetUserResponse } from './user.mapping';
 import { followUpRows, sendsRow } from './user-deletion.outbox';
 import { deletedEvent, registeredEvent, updatedEvent } from './user.events';
 import type { UserRepository } from './user.repository';
@@ -42,6 +43,8 @@ export class UserDomain {
   constructor(
     private readonly repo: UserRepository,
     private readonly cache: CacheAside<UserRecord>,
+    /** GetUser's encoded users, retired by the same invalidations as `cache`. */
+    private readonly encoded: StampedBytesCache,
     private readonly hasher: PasswordHasher,
     private readonly throttle: LoginThrottle,
     private readonly now: () => Date = () => new Date(),
@@ -107,6 +110,16 @@ export class UserDomain {
     const user = await this.cache.get(userKey(userId), () => this.repo.findById(userId));
     if (!user) throw userNotFound(userId);
     return user;
+  }
+
+  /** GetUser's answer, encoded (its hot path: no decode of a cached value, no encode). */
+  async getUserEncoded(userId: string): Promise<Buffer> {
+    const bytes = await this.encoded.get(userKey(userId), async () => {
+      const user = await this.repo.findById(userId);
+      return user ? encodeGetUserResponse(user) : null;
+    });
+    if (!bytes) throw userNotFound(userId);
+    return bytes;
   }
 
   /** Found users in request order, duplicates collapsed, unknown ids omitted. */

@@ -1,6 +1,6 @@
-import { type ServiceHandlers, validate } from '@im-repo/server-kit';
+import { preEncoded, type ServiceHandlers, validate } from '@im-repo/server-kit';
 import { InvalidArgumentError } from '@im-repo/errors';
-import type { UserServiceService } from '@im-repo/proto/user';
+import type { GetUserResponse, UserServiceService } from '@im-repo/proto/user';
 import type { UserDomain } from './user.domain';
 import { toProto } from './user.mapping';
 
@@ -46,7 +46,8 @@ export function createUserHandlers(domain: UserDomain): ServiceHandlers<typeof U
     },
 
     async getUser(req) {
-      return { user: toProto(await domain.getUser(validate.id('user_id', req.userId))) };
+      const answer = await domain.getUserEncoded(validate.id('user_id', req.userId));
+      return preEncoded<GetUserResponse>(answer);
     },
 
     async batchGetUsers(req) {

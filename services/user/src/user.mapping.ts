@@ -1,4 +1,4 @@
-import type { User } from '@im-repo/proto/user';
+import { GetUserResponse, type User } from '@im-repo/proto/user';
 import type { UserRecord } from './user.types';
 
 // Records (the domain's plain data) to their proto messages: the one mapping the handlers and
@@ -14,4 +14,10 @@ export function toProto(u: UserRecord): User {
     createdAt: u.createdAt,
     updatedAt: u.updatedAt,
   };
+}
+
+/** GetUser's answer for this user, encoded (what the user service caches for GetUser). */
+export function encodeGetUserResponse(u: UserRecord): Buffer {
+  const bytes = GetUserResponse.encode({ user: toProto(u) }).finish();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
