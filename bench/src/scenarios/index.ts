@@ -1,6 +1,7 @@
 import type { Scenario } from '../scenario';
 import { ceiling, rawBatch, rawTxn } from './baselines';
 import { list } from './conversation';
+import { listFloor, listFloorDirect } from './floor';
 import { pull, send, sendEvents, sendGroupSize, sendHotGroup } from './message';
 import { batchStatus, heartbeat } from './presence';
 import { getUser } from './user';
@@ -17,6 +18,8 @@ export const SCENARIOS: Scenario[] = [
   sendGroupSize,
   pull,
   list,
+  listFloor,
+  listFloorDirect,
   heartbeat,
   batchStatus,
 ];
