@@ -1,7 +1,7 @@
 import type { Scenario } from '../scenario';
 import { ceiling, rawBatch, rawTxn } from './baselines';
 import { list } from './conversation';
-import { listFloor, listFloorDirect } from './floor';
+import { listFloor, listFloorDirect, sendFloor } from './floor';
 import { pull, send, sendEvents, sendGroupSize, sendHotGroup } from './message';
 import { batchStatus, heartbeat } from './presence';
 import { getUser } from './user';
@@ -13,6 +13,7 @@ export const SCENARIOS: Scenario[] = [
   rawBatch,
   getUser,
   send,
+  sendFloor,
   sendEvents,
   sendHotGroup,
   sendGroupSize,
