@@ -1,5 +1,5 @@
 // pnpm bench [scenario...] [--use-running] [--duration=S] [--warmup=S] [--channels=N]
-//            [--no-baselines] [--profile=service,...] [--node-flags="--flag ..."]
+//            [--rounds=N] [--no-baselines] [--profile=service,...] [--node-flags="--flag ..."]
 //            [--client=frames|h2|grpc-js]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -10,7 +10,7 @@ import { ProcessMeter, type Watched } from './proc-stats';
 import { STORES, type BenchContext, type Prepared, type Result, type Scenario } from './scenario';
 import { useLoadClient, type LoadClientKind } from './clients';
 import { SCENARIOS } from './scenarios';
-import { startStack, ROOT } from './stack';
+import { startStack, RESULTS } from './stack';
 import { printTable } from './report';
 
 function parseArgs(argv: string[]) {
@@ -27,6 +27,7 @@ function parseArgs(argv: string[]) {
     durationMs: Number(flags.get('duration') ?? 10) * 1000,
     warmupMs: Number(flags.get('warmup') ?? 2) * 1000,
     channels: Number(flags.get('channels') ?? 8),
+    rounds: Math.max(1, Number(flags.get('rounds') ?? 3)),
     baselines: !flags.has('no-baselines'),
     profile: flags.get('profile')?.split(',') ?? [],
     nodeFlags: flags.get('node-flags')?.split(' ').filter(Boolean) ?? [],
@@ -60,7 +61,7 @@ async function main() {
     log,
   });
   const fixtures = new Fixtures(stack);
-  const ctx: BenchContext = { stack, fixtures, channels: args.channels, log };
+  const ctx: BenchContext = { stack, fixtures, channels: args.channels, rounds: args.rounds, log };
   const results = new Map<string, Result>();
   try {
     for (const scenario of scenarios) {
@@ -159,7 +160,7 @@ async function main() {
     node: process.version,
     client: args.client,
   };
-  const dir = join(ROOT, 'bench', 'results');
+  const dir = RESULTS;
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(

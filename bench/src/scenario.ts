@@ -8,6 +8,8 @@ export interface BenchContext {
   stack: Stack;
   fixtures: Fixtures;
   channels: number;
+  /** Rounds of a scenario that alternates sides (send-events: off/on pairs). */
+  rounds: number;
   log(line: string): void;
 }
 

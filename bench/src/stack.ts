@@ -6,7 +6,10 @@ import { deleteRedisPrefix, freePort, healthCheck, waitFor } from '@im-repo/test
 import mysql from 'mysql2/promise';
 import { findNodePidsIn, pidListeningOn, type Watched } from './proc-stats';
 
-export const ROOT = join(__dirname, '..', '..');
+/** The checkout whose built services run (BENCH_ROOT: another checkout's build, for A/B runs). */
+export const ROOT = process.env.BENCH_ROOT ?? join(__dirname, '..', '..');
+/** Results and profiles always land in this checkout's bench/results. */
+export const RESULTS = join(__dirname, '..', 'results');
 
 export interface Stack {
   addresses: Record<ServiceName, string>;
@@ -150,7 +153,7 @@ export async function startStack(options: {
     const profiling = options.profile?.includes(label)
       ? [
           '--cpu-prof',
-          `--cpu-prof-dir=${join(ROOT, 'bench', 'results', 'profiles')}`,
+          `--cpu-prof-dir=${join(RESULTS, 'profiles')}`,
           `--cpu-prof-name=${label}-${stamp}.cpuprofile`,
         ]
       : [];
@@ -179,10 +182,12 @@ export async function startStack(options: {
           SCRYPT_COST: '1024',
           ...env,
         },
-        stdio: ['ignore', 'ignore', 'pipe'],
+        // LOG_LEVEL is warn: what reaches stdout is worth seeing next to the figures.
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    child.stderr!.on('data', (d) => options.log(`[${label}] ${String(d).trim()}`));
+    for (const stream of [child.stdout!, child.stderr!])
+      stream.on('data', (d) => options.log(`[${label}] ${String(d).trim()}`));
     children.push(child);
     return child;
   };

@@ -2,35 +2,7 @@ import { ConversationType } from '@im-repo/proto/message';
 import { ListConversationsRequest } from '@im-repo/proto/conversation';
 import { loadClient } from '../clients';
 import { inParallel } from '../fixtures';
-import { fmt, mark, ratio, type BenchContext, type Scenario } from '../scenario';
-
-/**
- * A user with 200 single conversations (each peer writes to them, they answer half), and the
- * ListConversations request of their first page of 20.
- */
-export async function listFixture(ctx: BenchContext): Promise<Buffer> {
-  const users = await ctx.fixtures.usersAtLeast(201);
-  const [owner, ...peers] = users;
-  const tag = `list${Date.now().toString(36)}`;
-  await inParallel(peers, 32, async (peer, i) => {
-    await ctx.fixtures.send(
-      peer,
-      ConversationType.CONVERSATION_TYPE_SINGLE,
-      owner!,
-      `${tag}-in-${i}`,
-    );
-    if (i % 2)
-      await ctx.fixtures.send(
-        owner!,
-        ConversationType.CONVERSATION_TYPE_SINGLE,
-        peer,
-        `${tag}-out-${i}`,
-      );
-  });
-  return Buffer.from(
-    ListConversationsRequest.encode({ userId: owner!, pageSize: 20, pageToken: '' }).finish(),
-  );
-}
+import { fmt, mark, ratio, type Scenario } from '../scenario';
 
 export const list: Scenario = {
   name: 'list',
@@ -41,7 +13,28 @@ export const list: Scenario = {
   services: ['conversation', 'message'],
   needs: ['ceiling'],
   async prepare(ctx) {
-    const request = await listFixture(ctx);
+    const users = await ctx.fixtures.usersAtLeast(201);
+    const [owner, ...peers] = users;
+    const tag = `list${Date.now().toString(36)}`;
+    // Each peer writes to the owner (unread for the owner), and the owner answers half of them.
+    await inParallel(peers, 32, async (peer, i) => {
+      await ctx.fixtures.send(
+        peer,
+        ConversationType.CONVERSATION_TYPE_SINGLE,
+        owner!,
+        `${tag}-in-${i}`,
+      );
+      if (i % 2)
+        await ctx.fixtures.send(
+          owner!,
+          ConversationType.CONVERSATION_TYPE_SINGLE,
+          peer,
+          `${tag}-out-${i}`,
+        );
+    });
+    const request = Buffer.from(
+      ListConversationsRequest.encode({ userId: owner!, pageSize: 20, pageToken: '' }).finish(),
+    );
     const pool = loadClient(ctx.stack.addresses.conversation, ctx.channels);
     return {
       op: (w) =>

@@ -1,7 +1,8 @@
 import type { Scenario } from '../scenario';
 import { ceiling, rawBatch, rawTxn } from './baselines';
 import { list } from './conversation';
-import { listFloor, listFloorDirect, sendFloor } from './floor';
+import { listFloorDirect, listFloorHop, sendFloorSql } from './floors';
+import { sendFloor } from './send-floor';
 import { pull, send, sendEvents, sendGroupSize, sendHotGroup } from './message';
 import { batchStatus, heartbeat } from './presence';
 import { getUser } from './user';
@@ -11,16 +12,17 @@ export const SCENARIOS: Scenario[] = [
   ceiling,
   rawTxn,
   rawBatch,
+  sendFloorSql,
+  sendFloor,
+  listFloorHop,
+  listFloorDirect,
   getUser,
   send,
-  sendFloor,
   sendEvents,
   sendHotGroup,
   sendGroupSize,
   pull,
   list,
-  listFloor,
-  listFloorDirect,
   heartbeat,
   batchStatus,
 ];

@@ -1,5 +1,14 @@
-export { eventHead, eventRow, EVENTS_TOPIC } from './event-row';
-export type { EventHead } from './event-row';
+export {
+  decodeEventBatch,
+  eventBatchRow,
+  eventHead,
+  eventRow,
+  EVENT_BATCH_KEY,
+  EVENT_BATCH_TOPIC,
+  EVENTS_TOPIC,
+  newEvent,
+} from './event-row';
+export type { EventHead, KeyedEvent } from './event-row';
 export { EventPublisher } from './publisher';
 export type { EventsSettings, PublisherOptions } from './publisher';
 export { checkStream, ensureStream, MIN_DUPLICATE_WINDOW_MS, StreamMisfitError } from './stream';

@@ -1,8 +1,8 @@
-import type { OutboxHandler, OutboxLogger, OutboxRow } from '@im-repo/outbox';
+import type { OutboxHandler, OutboxLogger } from '@im-repo/outbox';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Gauge, type Registry } from 'prom-client';
-import { eventHead } from './event-row';
+import { decodeEventBatch, eventHead, EVENT_BATCH_TOPIC, type KeyedEvent } from './event-row';
 import { ensureStream, StreamMisfitError, type StreamSettings } from './stream';
 import { eventSubject, PATH_BY_FIELD } from './subjects';
 
@@ -23,6 +23,8 @@ export interface PublisherOptions {
 }
 
 const GAUGE = 'dependency_up';
+/** Publishes awaiting their ack at once (see publish()). */
+const MAX_IN_FLIGHT = 256;
 
 /** dependency_up is shared with the health monitor's mysql/redis: whoever registers first owns it. */
 function dependencyGauge(registry: Registry | undefined): Gauge<'dependency'> | undefined {
@@ -44,6 +46,9 @@ function dependencyGauge(registry: Registry | undefined): Gauge<'dependency'> | 
  */
 export class EventPublisher {
   private js: JetStreamClient | undefined;
+  /** Publishes waiting for their ack, and the ones queued behind MAX_IN_FLIGHT. */
+  private inFlight = 0;
+  private readonly queued: (() => void)[] = [];
   private readonly gauge: Gauge<'dependency'> | undefined;
   private closed = false;
 
@@ -123,38 +128,51 @@ export class EventPublisher {
   }
 
   /**
-   * The outbox handler of the 'event' topic. Keys go concurrently (their publishes pipeline on
-   * the one connection); within a key one publish is in flight at a time, and the first failure
-   * ends the key, so a retry can never land behind a later event of its key (see README).
+   * The outbox handler of the 'event' topic (a row is one event) and of 'event.batch' (a row is
+   * one commit's events). Events go in chains per subject key: the keys concurrently (their
+   * publishes pipeline on the one connection), within a key one publish in flight at a time, in
+   * row id order then batch order, and the first failure ends the key, so a retry can never land
+   * behind a later event of its key (see README). A row counts as delivered once every one of
+   * its events is in the stream; a re-published event is dropped by JetStream (its event_id is
+   * the Nats-Msg-Id).
    */
   readonly handler: OutboxHandler = async (rows) => {
     const js = this.js;
     if (!js) throw new Error('NATS is not connected');
-    const keys = new Map<string, OutboxRow[]>();
-    for (const row of rows) {
-      const list = keys.get(row.key);
-      if (list) list.push(row);
-      else keys.set(row.key, [row]);
-    }
-    const delivered: number[] = [];
+    const chains = new Map<string, { rowId: number; bytes: Uint8Array }[]>();
+    /** Events of each row not yet acknowledged. */
+    const left = new Map<number, number>();
+    /** Order keys of rows that cannot be read: their later rows wait behind them. */
+    const stuck = new Set<string>();
     let failure: unknown;
+    for (const row of [...rows].sort((a, b) => a.id - b.id)) {
+      const orderKey = `${row.topic}\u0000${row.key}`;
+      if (stuck.has(orderKey)) continue;
+      let events: KeyedEvent[];
+      try {
+        events =
+          row.topic === EVENT_BATCH_TOPIC
+            ? decodeEventBatch(row.payload)
+            : [{ key: row.key, bytes: row.payload }];
+      } catch (err) {
+        failure ??= err;
+        stuck.add(orderKey);
+        continue;
+      }
+      left.set(row.id, events.length);
+      for (const e of events) {
+        const chain = chains.get(e.key);
+        const link = { rowId: row.id, bytes: e.bytes };
+        if (chain) chain.push(link);
+        else chains.set(e.key, [link]);
+      }
+    }
     await Promise.all(
-      [...keys.values()].map(async (list) => {
-        list.sort((a, b) => a.id - b.id);
-        for (const row of list) {
+      [...chains].map(async ([key, chain]) => {
+        for (const link of chain) {
           try {
-            const head = eventHead(row.payload);
-            const path = PATH_BY_FIELD.get(head.field);
-            if (!path) throw new Error(`event payload field ${head.field} is unknown`);
-            await js.publish(
-              eventSubject(this.settings.subjectPrefix, path, row.key),
-              row.payload,
-              {
-                msgID: head.eventId,
-                timeout: this.options.publishTimeoutMs ?? 2000,
-              },
-            );
-            delivered.push(row.id);
+            await this.publish(js, key, link.bytes);
+            left.set(link.rowId, left.get(link.rowId)! - 1);
           } catch (err) {
             failure ??= err;
             return;
@@ -162,9 +180,31 @@ export class EventPublisher {
         }
       }),
     );
+    const delivered = [...left].filter(([, n]) => n === 0).map(([id]) => id);
     if (delivered.length === 0 && failure) throw failure;
     return delivered;
   };
+
+  private async publish(js: JetStreamClient, key: string, bytes: Uint8Array): Promise<void> {
+    const head = eventHead(bytes);
+    const path = PATH_BY_FIELD.get(head.field);
+    if (!path) throw new Error(`event payload field ${head.field} is unknown`);
+    // A drain of a backlog can hold tens of thousands of events of as many keys (500 batch rows
+    // of ~50): issued at once, their timeouts would start together and the tail's would measure
+    // our own queue, failing rows (and the key behind them) that NATS was about to ack. So at
+    // most MAX_IN_FLIGHT wait for an ack at a time, and a timeout measures NATS.
+    if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.queued.push(r));
+    this.inFlight++;
+    try {
+      await js.publish(eventSubject(this.settings.subjectPrefix, path, key), bytes, {
+        msgID: head.eventId,
+        timeout: this.options.publishTimeoutMs ?? 2000,
+      });
+    } finally {
+      this.inFlight--;
+      this.queued.shift()?.();
+    }
+  }
 
   async close(): Promise<void> {
     this.closed = true;

@@ -1,6 +1,6 @@
 import { openDatabase, withTransaction, type Sequelize } from '@im-repo/db';
 import { Outbox, outboxTableMigration } from '@im-repo/outbox';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { DiscardPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
   createTestEnvironment,
@@ -10,11 +10,16 @@ import {
 } from '@im-repo/testing';
 import { expect } from 'chai';
 import {
+  decodeEventBatch,
   ensureStream,
+  eventBatchRow,
   eventHead,
   eventRow,
   EventPublisher,
+  EVENT_BATCH_KEY,
+  EVENT_BATCH_TOPIC,
   EVENTS_TOPIC,
+  newEvent,
   MIN_DUPLICATE_WINDOW_MS,
   StreamMisfitError,
 } from '../src';
@@ -99,6 +104,29 @@ describe('@im-repo/events against the real NATS', function () {
     expect(head.eventId).to.have.length(26);
   });
 
+  it('a batch row carries its events in order, each with its own id and key, and decodes back', () => {
+    const written = Array.from({ length: 300 }, (_, i) =>
+      newEvent(i % 3 === 0 ? 'g1' : `group-${'x'.repeat(i)}`, new Date(), {
+        $case: 'groupDismissed',
+        value: { groupId: 'g1', operatorId: `op${i}` },
+      }),
+    );
+    const row = eventBatchRow(written);
+    expect(row.topic).to.equal(EVENT_BATCH_TOPIC);
+    expect(row.key).to.equal(EVENT_BATCH_KEY);
+    const read = decodeEventBatch(row.payload);
+    expect(read.map((e) => e.key)).to.deep.equal(written.map((e) => e.key));
+    expect(read.map((e) => Buffer.from(e.bytes).toString('hex'))).to.deep.equal(
+      written.map((e) => Buffer.from(e.bytes).toString('hex')),
+    );
+    const ids = read.map((e) => eventHead(e.bytes).eventId);
+    expect(new Set(ids).size).to.equal(300);
+    expect(decodeEventBatch(new Uint8Array(0))).to.deep.equal([]);
+    expect(() => decodeEventBatch(row.payload.subarray(0, row.payload.length - 1))).to.throw(
+      'truncated event batch',
+    );
+  });
+
   describe('with an outbox', () => {
     let env: TestEnvironment;
     let db: Sequelize;
@@ -145,6 +173,66 @@ describe('@im-repo/events against the real NATS', function () {
           expect(ops).to.deep.equal(want);
         }
       } finally {
+        await outbox.stop();
+        await publisher.close();
+      }
+    });
+    it('batch rows: a publish failing midway leaves the rows queued; the retry keeps each key in commit order and each event once', async () => {
+      const publisher = await EventPublisher.open(settings(), { name: 'test', logger: quiet });
+      const outbox = new Outbox({
+        db,
+        table: 'test_outbox',
+        leaseMs: 2000,
+        intervalMs: 100,
+        backoffBaseMs: 20,
+        backoffMaxMs: 50,
+      });
+      outbox.register(EVENT_BATCH_TOPIC, publisher.handler, { inline: false });
+      const jsm = await jetstreamManager(nc);
+      const stream = await jsm.streams.info(events.stream);
+      try {
+        const before = (await events.read()).length;
+        // Three commits, each with two events of k1 and k2 and one of k3 (15 in all).
+        let n = 0;
+        for (let commit = 0; commit < 3; commit++) {
+          const batch = ['k1', 'k1', 'k2', 'k2', 'k3'].map((key) =>
+            newEvent(key, new Date(), {
+              $case: 'groupDismissed',
+              value: { groupId: key, operatorId: `op${n++}` },
+            }),
+          );
+          await withTransaction(db, (t) => outbox.enqueue(t, [eventBatchRow(batch)]));
+        }
+        // The stream takes 4 more events, then refuses: a failure in the middle of the rows.
+        await jsm.streams.update(events.stream, {
+          ...stream.config,
+          max_msgs: stream.state.messages + 4,
+          discard: DiscardPolicy.New,
+        });
+        const first = await outbox.drainOnce();
+        // No row had all five of its events stored.
+        expect(first).to.equal(0);
+        expect(await outbox.countPending()).to.be.above(0);
+        expect((await events.read()).length - before).to.equal(4);
+        await jsm.streams.update(events.stream, stream.config);
+        for (let i = 0; i < 100 && (await outbox.countPending()) > 0; i++) {
+          await outbox.drainOnce();
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        expect(await outbox.countPending()).to.equal(0);
+        const got = (await events.read()).slice(before);
+        expect(got).to.have.length(15);
+        expect(new Set(got.map((e) => e.msgId)).size).to.equal(15);
+        const want: Record<string, string[]> = { k1: [], k2: [], k3: [] };
+        for (let i = 0; i < 15; i++) want[['k1', 'k1', 'k2', 'k2', 'k3'][i % 5]!]!.push(`op${i}`);
+        for (const key of ['k1', 'k2', 'k3']) {
+          const ops = got
+            .filter((e) => e.subject === `${events.prefix}.group.dismissed.${key}`)
+            .map((e) => (e.event.payload!.value as { operatorId: string }).operatorId);
+          expect(ops, key).to.deep.equal(want[key]);
+        }
+      } finally {
+        await jsm.streams.update(events.stream, stream.config).catch(() => undefined);
         await outbox.stop();
         await publisher.close();
       }

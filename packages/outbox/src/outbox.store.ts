@@ -122,22 +122,32 @@ export class OutboxStore {
    * it (per-key order across replicas: a key's rows are never out with two claimers at once).
    * Claimed rows get attempts + 1 and are leased leaseMs out. Due rows that must wait for an
    * older row of their key are pushed back by waitMs, so they cannot crowd other keys' rows
-   * out of the next claims. SKIP LOCKED lets replicas claim side by side.
+   * out of the next claims. SKIP LOCKED lets replicas claim side by side. Rows in `done` (the
+   * caller's delivered rows, their delete not run yet) block nothing. Only rows of `topics` (the
+   * caller's handlers) are claimed: a replica without a topic's handler (events off while
+   * another replica has them on, on one table) must not take its rows and fail them.
    */
-  async claim(limit: number, leaseMs: number, waitMs: number): Promise<OutboxRow[]> {
+  async claim(
+    limit: number,
+    leaseMs: number,
+    waitMs: number,
+    done: ReadonlySet<number>,
+    topics: readonly string[],
+  ): Promise<{ claimed: OutboxRow[]; waiting: number }> {
+    if (topics.length === 0) return { claimed: [], waiting: 0 };
     return this.rc(async (t) => {
       const candidates = (
         await select<StoredRow>(
           this.db,
           `SELECT id, topic, ordering_key, payload, attempts
            FROM ${this.table} FORCE INDEX (ix_${this.table}_due)
-           WHERE next_attempt_at <= UTC_TIMESTAMP(3)
+           WHERE next_attempt_at <= UTC_TIMESTAMP(3) AND topic IN (?)
            ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED`,
-          [limit],
+          [topics, limit],
           t,
         )
       ).map(toRow);
-      if (candidates.length === 0) return [];
+      if (candidates.length === 0) return { claimed: [], waiting: 0 };
 
       // Every row of the candidates' keys below their newest candidate, committed or locked by
       // another claimer (a plain read waits on no lock): any that is not ours blocks the rows
@@ -159,7 +169,7 @@ export class OutboxStore {
       const firstForeign = new Map<string, number>();
       for (const row of older) {
         const id = Number(row.id);
-        if (mine.has(id)) continue;
+        if (mine.has(id) || done.has(id)) continue;
         const key = keyId({ topic: row.topic, key: Buffer.from(row.ordering_key).toString() });
         firstForeign.set(key, Math.min(id, firstForeign.get(key) ?? Infinity));
       }
@@ -188,7 +198,12 @@ export class OutboxStore {
           t,
         );
       }
-      return claimed.map((r) => ({ ...r, attempts: r.attempts + 1 })).sort((a, b) => a.id - b.id);
+      return {
+        claimed: claimed
+          .map((r) => ({ ...r, attempts: r.attempts + 1 }))
+          .sort((a, b) => a.id - b.id),
+        waiting: waiting.length,
+      };
     });
   }
 

@@ -38,6 +38,7 @@ interface Topic {
   handler: OutboxHandler;
   inline: boolean;
   ordered: boolean;
+  drainSoon: boolean;
   /** Process clock: local pacing of the inline attempts only, never stored. */
   skipInlineUntil: number;
 }
@@ -114,10 +115,12 @@ export class Outbox {
   /** Who delivers a topic's rows. Register every topic before start() and enqueue(). */
   register(topic: string, handler: OutboxHandler, options: TopicOptions = {}): void {
     if (this.topics.has(topic)) throw new Error(`outbox topic ${topic} is registered twice`);
+    const drainSoon = options.drainSoon ?? false;
     this.topics.set(topic, {
       handler,
-      inline: options.inline ?? true,
+      inline: !drainSoon && (options.inline ?? true),
       ordered: options.ordered ?? true,
+      drainSoon,
       skipInlineUntil: 0,
     });
   }
@@ -163,6 +166,8 @@ export class Outbox {
    * never past another replica's (those rows are left due for the drainer, which keeps order).
    */
   async deliver(...batches: Enqueued[]): Promise<void> {
+    if (batches.some((b) => b.rows.some((r) => this.topics.get(r.topic)?.drainSoon)))
+      this.drainSoon();
     // Several enqueues (of one caller's commits) go as one batch: one handler call per topic.
     const rows = batches.flatMap((b) => b.rows.filter((_, i) => b.inline[i]));
     if (rows.length === 0) return;
@@ -327,11 +332,16 @@ export class Outbox {
   async drainOnce(): Promise<number> {
     let delivered = 0;
     for (;;) {
-      const claimed = await this.store.claim(
+      // Our own delivered rows whose delete has not run yet block nothing of ours.
+      const { claimed, waiting } = await this.store.claim(
         this.batchSize,
         this.options.leaseMs,
         Math.min(FOLLOW_UP_MS, this.options.intervalMs),
+        this.delivered,
+        [...this.topics.keys()],
       );
+      // Rows left waiting behind another replica's: look again as soon as they are due.
+      if (waiting > 0) this.followUp = true;
       if (claimed.length === 0) return delivered;
       delivered += await this.handle(claimed, 'outbox');
       // Failed rows are rescheduled into the future, so this ends once nothing due is left.

@@ -49,6 +49,14 @@ export interface TopicOptions {
    * replica's pending rows of the key (the drainer still sends a key's rows in order).
    */
   ordered?: boolean;
+  /**
+   * Deliver through the drainer, many commits per handler call (default false): enqueue writes
+   * the rows due at once, and deliver() wakes the drainer within 25 ms instead of calling the
+   * handler itself. For a topic whose rows share one key, where per-commit inline deliveries
+   * would queue behind each other (and behind other replicas' rows) one statement at a time.
+   * Implies inline: false.
+   */
+  drainSoon?: boolean;
 }
 
 /** Structured warnings (winston's Logger fits). */

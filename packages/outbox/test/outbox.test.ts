@@ -275,6 +275,64 @@ describe('Outbox', () => {
     expect(r.delivered.map((x) => x.payload.toString())).to.deep.equal(['x:0', 'x:1', 'x:2']);
   });
 
+  it('drainSoon: rows are due at once and deliver() wakes the drainer, which sends many commits in one call, in id order', async () => {
+    // An interval far beyond the test: only the wake-up can deliver.
+    const a = outbox(0, { intervalMs: 60_000 });
+    const calls: string[][] = [];
+    a.register(
+      'batch',
+      async (list) => {
+        calls.push(list.map((x) => x.payload.toString()));
+      },
+      { drainSoon: true },
+    );
+    a.start();
+    const commits = [];
+    for (let i = 0; i < 3; i++) commits.push(await enqueue(a, rows('batch', 'one', 1, i)));
+    expect(commits.map((c) => c.inline)).to.deep.equal([[false], [false], [false]]);
+    await Promise.all(commits.map((c) => a.deliver(c)));
+    await waitFor(async () => calls.flat().length === 3, { what: 'the rows drained' });
+    expect(calls).to.deep.equal([['one:0', 'one:1', 'one:2']]);
+    await waitFor(async () => (await count()) === 0, { what: 'the delivered rows deleted' });
+  });
+
+  it("rows that wait behind another replica's pending row are claimed again within moments, not at the next interval", async () => {
+    const delivered: string[] = [];
+    const record: OutboxHandler = async (list) => {
+      delivered.push(...list.map((x) => x.payload.toString()));
+    };
+    // A holds one:0 for its inline delivery; only B's drainer (woken once) can deliver one:1.
+    const a = outbox(0, { intervalMs: 60_000 });
+    const b = outbox(1, { intervalMs: 60_000 });
+    a.register('batch', record);
+    b.register('batch', record, { drainSoon: true });
+    b.start();
+    const held = await enqueue(a, rows('batch', 'one', 1));
+    await b.deliver(await enqueue(b, rows('batch', 'one', 1, 1), dbs[1]));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(delivered).to.deep.equal([]);
+    await a.deliver(held);
+    await waitFor(async () => delivered.length === 2, { timeoutMs: 5000, what: 'both rows' });
+    expect(delivered).to.deep.equal(['one:0', 'one:1']);
+  });
+
+  it("a replica without a topic's handler never claims its rows (events on in one replica, off in another)", async () => {
+    const a = outbox(0);
+    const b = outbox(1);
+    const r = recorder();
+    a.register('t', r.handler, { inline: false });
+    b.register('other', r.handler);
+    await enqueue(a, rows('t', 'k', 3));
+    expect(await b.drainOnce()).to.equal(0);
+    const [row] = await select<{ attempts: number }>(
+      dbs[0]!,
+      `SELECT MAX(attempts) AS attempts FROM ${TABLE}`,
+    );
+    expect(Number(row!.attempts)).to.equal(0);
+    expect(await a.drainOnce()).to.equal(3);
+    expect(r.delivered.map((x) => x.payload.toString())).to.deep.equal(['k:0', 'k:1', 'k:2']);
+  });
+
   it('two drainers on one table under load: every row delivered, per-key order, never a key out twice at once, no deadlock', async function () {
     this.timeout(120_000);
     warnings.length = 0;

@@ -465,9 +465,10 @@ describe('server-kit', () => {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    let output = '';
-    child.stdout.on('data', (d) => (output += String(d)));
-    child.stderr.on('data', (d) => (output += String(d)));
+    // Both streams in arrival order, and each alone (a crash report would be on stderr).
+    let [output, stdout, stderr] = ['', '', ''];
+    child.stdout.on('data', (d) => ((output += String(d)), (stdout += String(d))));
+    child.stderr.on('data', (d) => ((output += String(d)), (stderr += String(d))));
     const exited = new Promise<number | null>((resolve) =>
       child.on('exit', (code) => resolve(code)),
     );
@@ -475,7 +476,15 @@ describe('server-kit', () => {
       timeoutMs: 20_000,
       what: 'the child to listen',
     });
-    return { port, metricsPort, child, exited, output: () => output };
+    return {
+      port,
+      metricsPort,
+      child,
+      exited,
+      output: () => output,
+      stdout: () => stdout,
+      stderr: () => stderr,
+    };
   }
 
   const portTaken = (port: number) =>
@@ -539,37 +548,11 @@ describe('server-kit', () => {
 
   it('on SIGTERM lets an in-flight call finish, then exits 0', async function () {
     this.timeout(30_000);
-    const port = await freePort();
-
-    const child = spawn(
-      process.execPath,
-      ['-r', 'tsx/cjs', join(__dirname, 'fixtures', 'slow-server.ts')],
-      {
-        env: {
-          ...process.env,
-          SERVER_PORT: String(port),
-          METRICS_PORT: '0',
-          SERVER_HOST: '127.0.0.1',
-          LOG_LEVEL: 'info',
-          CONFIG_FILE: '',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let output = '';
-    child.stdout.on('data', (d) => (output += String(d)));
-    child.stderr.on('data', (d) => (output += String(d)));
-    const exited = new Promise<number | null>((resolve) =>
-      child.on('exit', (code) => resolve(code)),
-    );
-    await waitFor(() => output.includes('"listening"'), {
-      timeoutMs: 20_000,
-      what: 'the child to listen',
-    });
+    const { port, child, exited, output } = await startSlowChild({ METRICS_PORT: '0' });
 
     const client = createUserServiceClient(`127.0.0.1:${port}`);
     const inFlight = client.getUser({ userId: 'drain-me' }, { timeoutMs: 10_000 });
-    await waitFor(() => output.includes('handling'), {
+    await waitFor(() => output().includes('handling'), {
       timeoutMs: 10_000,
       what: 'the call to be handled',
     });
@@ -577,7 +560,7 @@ describe('server-kit', () => {
     const { user } = await inFlight;
     expect(user!.userId).to.equal('drain-me');
     expect(await exited).to.equal(0);
-    expect(output).to.include('"stopped"');
+    expect(output()).to.include('"stopped"');
     client.close();
     // New calls are refused once it stopped.
     const after = createUserServiceClient(`127.0.0.1:${port}`, { maxAttempts: 1, timeoutMs: 1000 });
@@ -592,44 +575,20 @@ describe('server-kit', () => {
   ] as const) {
     it(`logs an ${what} as one JSON line with its stack, then exits 1`, async function () {
       this.timeout(30_000);
-      const port = await freePort();
-      const child = spawn(
-        process.execPath,
-        ['-r', 'tsx/cjs', join(__dirname, 'fixtures', 'slow-server.ts')],
-        {
-          env: {
-            ...process.env,
-            SERVER_PORT: String(port),
-            METRICS_PORT: '0',
-            SERVER_HOST: '127.0.0.1',
-            LOG_LEVEL: 'info',
-            CONFIG_FILE: '',
-            FAIL: kind,
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += String(d)));
-      child.stderr.on('data', (d) => (stderr += String(d)));
-      const exited = new Promise<number | null>((resolve) =>
-        child.on('exit', (code) => resolve(code)),
-      );
-      await waitFor(() => stdout.includes('"listening"'), {
-        timeoutMs: 20_000,
-        what: 'the child to listen',
+      const { port, exited, stdout, stderr } = await startSlowChild({
+        METRICS_PORT: '0',
+        FAIL: kind,
       });
       const client = createUserServiceClient(`127.0.0.1:${port}`, { maxAttempts: 1 });
       await client.getUser({ userId: 'x' }).catch(() => undefined);
       client.close();
       expect(await exited).to.equal(1);
-      const fatal = stdout
+      const fatal = stdout()
         .split('\n')
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as Record<string, string>)
         .find((entry) => entry.message === what);
-      expect(fatal, stdout).to.not.equal(undefined);
+      expect(fatal, stdout()).to.not.equal(undefined);
       expect(fatal!.level).to.equal('error');
       expect(fatal!.service).to.equal('user');
       expect(fatal!.error).to.equal(
@@ -637,7 +596,7 @@ describe('server-kit', () => {
       );
       expect(fatal!.stack).to.contain('slow-server.ts');
       // Nothing but the JSON lines: Node's own crash report would go to stderr.
-      expect(stderr).to.equal('');
+      expect(stderr()).to.equal('');
     });
   }
 });

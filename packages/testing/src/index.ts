@@ -17,3 +17,5 @@ export { startNatsServer } from './nats-server';
 export type { LocalNatsServer } from './nats-server';
 export { createPki } from './pki';
 export type { LeafSpec, Pki } from './pki';
+export { createServiceSuite } from './suite';
+export type { ServiceSuite, ServiceSuiteSpec } from './suite';

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { GroupRole, GroupStatus } from '@im-repo/proto/group';
 import {
-  createTestEnvironment,
   deleteRedisPrefix,
   expectGrpcError,
   freePort,
@@ -11,9 +10,9 @@ import {
 import { groupKey, memberKey } from '../src/group.cache-keys';
 import { castGroup, type Cast } from './fixtures';
 import {
+  useGroupSuite,
   makeUsers,
   startGroupService,
-  startPeers,
   uniqueId,
   type GroupService,
   type Peers,
@@ -27,17 +26,10 @@ describe('GroupService: cached reads and their invalidation', () => {
   /** ...and reads here: another replica sharing MySQL and Redis. */
   let b: GroupService;
 
+  const suite = useGroupSuite('group');
   before(async () => {
-    env = await createTestEnvironment('group');
-    peers = await startPeers();
-    a = await startGroupService(env, peers);
-    b = await startGroupService(env, peers);
-  });
-
-  after(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await peers?.stop();
-    await env?.teardown();
+    ({ env, peers, svc: a } = await suite.start());
+    b = await suite.service();
   });
 
   const cached = async (key: string) => (await b.deps.redis.exists(key)) === 1;

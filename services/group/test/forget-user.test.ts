@@ -1,34 +1,15 @@
 import { GroupRole } from '@im-repo/proto/group';
-import {
-  createTestEnvironment,
-  expectGrpcError,
-  GrpcStatus,
-  type TestEnvironment,
-} from '@im-repo/testing';
+import { expectGrpcError, GrpcStatus } from '@im-repo/testing';
 import { expect } from 'chai';
-import {
-  countsOf,
-  makeUsers,
-  startGroupService,
-  startPeers,
-  type GroupService,
-  type Peers,
-} from './harness';
+import { useGroupSuite, countsOf, makeUsers, type GroupService, type Peers } from './harness';
 
 describe('GroupService.ForgetUser (a deleted user, from the user service)', () => {
-  let env: TestEnvironment;
   let peers: Peers;
   let svc: GroupService;
 
+  const suite = useGroupSuite('group-forget');
   before(async () => {
-    env = await createTestEnvironment('group-forget');
-    peers = await startPeers();
-    svc = await startGroupService(env, peers);
-  });
-  after(async () => {
-    await svc?.stop();
-    await peers?.stop();
-    await env?.teardown();
+    ({ peers, svc } = await suite.start());
   });
 
   const create = async (ownerId: string, memberIds: string[]) =>

@@ -1,18 +1,12 @@
 import { expect } from 'chai';
 import { GroupRole, GroupStatus } from '@im-repo/proto/group';
-import {
-  createTestEnvironment,
-  expectGrpcError,
-  GrpcStatus,
-  waitFor,
-  type TestEnvironment,
-} from '@im-repo/testing';
+import { expectGrpcError, GrpcStatus, waitFor, type TestEnvironment } from '@im-repo/testing';
 import { castGroup } from './fixtures';
 import {
+  useGroupSuite,
   countsOf,
   makeUsers,
   startGroupService,
-  startPeers,
   uniqueId,
   type GroupService,
   type Peers,
@@ -23,16 +17,9 @@ describe('GroupService: groups and their lifecycle', () => {
   let peers: Peers;
   let svc: GroupService;
 
+  const suite = useGroupSuite('group');
   before(async () => {
-    env = await createTestEnvironment('group');
-    peers = await startPeers();
-    svc = await startGroupService(env, peers);
-  });
-
-  after(async () => {
-    await svc?.stop();
-    await peers?.stop();
-    await env?.teardown();
+    ({ env, peers, svc } = await suite.start());
   });
 
   const create = (overrides: Partial<Parameters<typeof svc.client.createGroup>[0]> = {}) =>

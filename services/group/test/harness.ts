@@ -9,7 +9,12 @@ import { Message, messageService } from '@im-repo/proto/message';
 import { createGroupServiceClient } from '@im-repo/proto/group';
 import { userService, type User } from '@im-repo/proto/user';
 import { createServeContext, createStandInServer } from '@im-repo/server-kit';
-import { startInProcess, withClient, type TestEnvironment } from '@im-repo/testing';
+import {
+  createServiceSuite,
+  startInProcess,
+  withClient,
+  type TestEnvironment,
+} from '@im-repo/testing';
 import { createServer, openGroupDeps } from '../src/server';
 
 /**
@@ -136,6 +141,16 @@ export async function startGroupService(
 }
 
 export type GroupService = Awaited<ReturnType<typeof startGroupService>>;
+
+/**
+ * A suite's database, stand-in peers and group services, all stopped by an after hook of the
+ * calling `describe`: `({ svc, peers } = await suite.start())` in its before hook.
+ */
+export function useGroupSuite(label = 'group') {
+  const suite = createServiceSuite({ label, startPeers, startService: startGroupService });
+  after(() => suite.stop());
+  return suite;
+}
 
 let counter = 0;
 /** An id unique within the run. */

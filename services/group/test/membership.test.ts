@@ -1,17 +1,12 @@
 import { expect } from 'chai';
 import { GroupRole } from '@im-repo/proto/group';
-import {
-  createTestEnvironment,
-  expectGrpcError,
-  GrpcStatus,
-  type TestEnvironment,
-} from '@im-repo/testing';
+import { expectGrpcError, GrpcStatus, type TestEnvironment } from '@im-repo/testing';
 import { castGroup } from './fixtures';
 import {
+  useGroupSuite,
   countsOf,
   makeUsers,
   startGroupService,
-  startPeers,
   type GroupService,
   type Peers,
 } from './harness';
@@ -26,18 +21,11 @@ describe('GroupService: membership, the cap and member_count', () => {
   let small: GroupService;
   const MAX = 10;
 
+  const suite = useGroupSuite('group');
   before(async () => {
-    env = await createTestEnvironment('group');
-    peers = await startPeers();
-    svc = await startGroupService(env, peers);
-    replica = await startGroupService(env, peers);
-    small = await startGroupService(env, peers, { group: { max_members: MAX } });
-  });
-
-  after(async () => {
-    await Promise.all([svc?.stop(), replica?.stop(), small?.stop()]);
-    await peers?.stop();
-    await env?.teardown();
+    ({ env, peers, svc } = await suite.start());
+    replica = await suite.service();
+    small = await suite.service({ group: { max_members: MAX } });
   });
 
   const listAll = async (s: GroupService, groupId: string) =>

@@ -1,37 +1,23 @@
 import { expect } from 'chai';
 import type { GroupMember } from '@im-repo/proto/group';
 import { sqlTime } from '@im-repo/db';
-import {
-  createTestEnvironment,
-  expectGrpcError,
-  GrpcStatus,
-  type TestEnvironment,
-} from '@im-repo/testing';
+import { expectGrpcError, GrpcStatus } from '@im-repo/testing';
 import { LIST_MEMBERS_SQL, LIST_USER_GROUPS_SQL } from '../src/group.repository';
 import { PARTICIPANTS_PER_CALL } from '../src/participant-outbox';
 import { castGroup } from './fixtures';
-import {
-  countsOf,
-  makeUsers,
-  startGroupService,
-  startPeers,
-  type GroupService,
-  type Peers,
-} from './harness';
+import { useGroupSuite, countsOf, makeUsers, type GroupService, type Peers } from './harness';
 
 const BIG = 5000;
 
 describe('GroupService: keyset paging', () => {
-  let env: TestEnvironment;
   let peers: Peers;
   let svc: GroupService;
   let bigGroup: string;
   let bigMembers: string[];
 
+  const suite = useGroupSuite('group');
   before(async () => {
-    env = await createTestEnvironment('group');
-    peers = await startPeers();
-    svc = await startGroupService(env, peers, { group: { max_members: 6000 } });
+    ({ peers, svc } = await suite.start({ group: { max_members: 6000 } }));
     // 500 at creation (owner + 499) and nine batches of 500, the per-call cap: ten joined_at
     // values with 500 ties each, so pages of 333 end inside ties.
     bigMembers = makeUsers(peers, BIG, 'big');
@@ -52,12 +38,6 @@ describe('GroupService: keyset paging', () => {
         userIds: bigMembers.slice(i, i + 500),
       });
     }
-  });
-
-  after(async () => {
-    await svc?.stop();
-    await peers?.stop();
-    await env?.teardown();
   });
 
   const walk = async (groupId: string, pageSize: number) => {

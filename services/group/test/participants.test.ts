@@ -1,35 +1,27 @@
 import { expect } from 'chai';
 import { ConversationType } from '@im-repo/proto/message';
-import {
-  createTestEnvironment,
-  expectGrpcError,
-  GrpcStatus,
-  waitFor,
-  type TestEnvironment,
-} from '@im-repo/testing';
+import { createTestEnvironment, expectGrpcError, GrpcStatus, waitFor } from '@im-repo/testing';
 import { castGroup } from './fixtures';
-import { makeUsers, startGroupService, startPeers, type GroupService, type Peers } from './harness';
+import {
+  useGroupSuite,
+  makeUsers,
+  startGroupService,
+  type GroupService,
+  type Peers,
+} from './harness';
 
 describe('GroupService: joins reach the conversation service (durable outbox)', () => {
-  let env: TestEnvironment;
   let peers: Peers;
   let svc: GroupService;
 
+  const suite = useGroupSuite('group');
   before(async () => {
-    env = await createTestEnvironment('group');
-    peers = await startPeers();
-    svc = await startGroupService(env, peers);
+    ({ peers, svc } = await suite.start());
   });
 
   afterEach(() => {
     peers.conversation.down = false;
     peers.message.down = false;
-  });
-
-  after(async () => {
-    await svc?.stop();
-    await peers?.stop();
-    await env?.teardown();
   });
 
   const pending = (s: GroupService) => s.deps.outbox.countPending();

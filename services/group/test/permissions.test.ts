@@ -1,20 +1,8 @@
 import { expect } from 'chai';
 import { GroupRole, GroupStatus } from '@im-repo/proto/group';
-import {
-  createTestEnvironment,
-  expectGrpcError,
-  GrpcStatus,
-  type TestEnvironment,
-} from '@im-repo/testing';
+import { expectGrpcError, GrpcStatus } from '@im-repo/testing';
 import { castGroup, type Cast } from './fixtures';
-import {
-  countsOf,
-  makeUsers,
-  startGroupService,
-  startPeers,
-  type GroupService,
-  type Peers,
-} from './harness';
+import { useGroupSuite, countsOf, makeUsers, type GroupService, type Peers } from './harness';
 
 type Operator = 'owner' | 'admin' | 'member' | 'outsider';
 type Target = 'owner' | 'otherAdmin' | 'otherMember' | 'self' | 'nonMember';
@@ -101,20 +89,12 @@ const TARGET_ACTIONS: Record<string, Record<Operator, Record<Target, Outcome>>> 
 };
 
 describe('GroupService: permission matrix (operator role x target role x action)', () => {
-  let env: TestEnvironment;
   let peers: Peers;
   let svc: GroupService;
 
+  const suite = useGroupSuite('group');
   before(async () => {
-    env = await createTestEnvironment('group');
-    peers = await startPeers();
-    svc = await startGroupService(env, peers);
-  });
-
-  after(async () => {
-    await svc?.stop();
-    await peers?.stop();
-    await env?.teardown();
+    ({ peers, svc } = await suite.start());
   });
 
   const operatorId = (c: Cast, op: Operator) =>

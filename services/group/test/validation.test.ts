@@ -1,35 +1,22 @@
 import { expect } from 'chai';
 import { validate } from '@im-repo/server-kit';
 import { GroupRole } from '@im-repo/proto/group';
-import {
-  createTestEnvironment,
-  expectGrpcError,
-  GrpcStatus,
-  type TestEnvironment,
-} from '@im-repo/testing';
+import { expectGrpcError, GrpcStatus } from '@im-repo/testing';
 import { castGroup, type Cast } from './fixtures';
-import { startGroupService, startPeers, type GroupService, type Peers } from './harness';
+import { useGroupSuite, type GroupService, type Peers } from './harness';
 
 const BAD_IDS = ['', 'has_underscore', 'x'.repeat(65), 'spa ce', 'ümlaut'];
 const MAX_MUTE = 366 * 86400;
 
 describe('GroupService: request validation', () => {
-  let env: TestEnvironment;
   let peers: Peers;
   let svc: GroupService;
   let c: Cast;
 
+  const suite = useGroupSuite('group');
   before(async () => {
-    env = await createTestEnvironment('group');
-    peers = await startPeers();
-    svc = await startGroupService(env, peers);
+    ({ peers, svc } = await suite.start());
     c = await castGroup(svc, peers);
-  });
-
-  after(async () => {
-    await svc?.stop();
-    await peers?.stop();
-    await env?.teardown();
   });
 
   /** Every case: [rpc, field, call]. Built lazily so the cast exists. */

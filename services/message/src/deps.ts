@@ -1,7 +1,7 @@
 import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
-import { EVENTS_TOPIC, monotonicUlids, openEvents } from '@im-repo/events';
+import { EVENT_BATCH_TOPIC, EVENTS_TOPIC, monotonicUlids, openEvents } from '@im-repo/events';
 import { Outbox } from '@im-repo/outbox';
 import {
   createPeerClient,
@@ -99,7 +99,13 @@ export async function openMessageDeps({
     registry: metrics.registry,
   });
   const events = await openEvents(config, 'message', logger, metrics.registry);
-  if (events) outbox.register(EVENTS_TOPIC, events.handler);
+  if (events) {
+    // Single-event rows written before the batch rows existed (an upgrade's leftovers).
+    outbox.register(EVENTS_TOPIC, events.handler);
+    // Every event (a row per send commit, recall or clear): one key, so the drainer sends them,
+    // all commits due at once in one call, woken after each commit (events README).
+    outbox.register(EVENT_BATCH_TOPIC, events.handler, { drainSoon: true });
+  }
   const domain = new MessageDomain(
     repository,
     heads,

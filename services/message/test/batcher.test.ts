@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createLogger } from '@im-repo/server-kit';
 import { Registry } from 'prom-client';
-import { createTestEnvironment, waitFor, type TestEnvironment } from '@im-repo/testing';
+import { waitFor, type TestEnvironment } from '@im-repo/testing';
 import { createMessageMetrics } from '../src/message.metrics';
 import { assertStorable, DUPLICATE_RACE, type CommitOutcome } from '../src/message.repository';
 import {
@@ -12,13 +12,7 @@ import {
   type SendResult,
 } from '../src/message.types';
 import { SendBatcher, type BatcherDeps } from '../src/send-batcher';
-import {
-  startMessageService,
-  startPeers,
-  uniqueId,
-  type MessageInstance,
-  type Peers,
-} from './harness';
+import { useMessageSuite, uniqueId, type MessageInstance, type Peers } from './harness';
 
 function input(conversationId: string, overrides: Partial<SendInput> = {}): SendInput {
   return {
@@ -240,17 +234,11 @@ describe('SendBatcher', () => {
     let peers: Peers;
     let svc: MessageInstance;
 
+    const suite = useMessageSuite('message-batcher');
     before(async () => {
-      env = await createTestEnvironment('message-batcher');
-      peers = await startPeers();
+      ({ env, peers } = await suite.open());
       // A long wait makes every send submitted in one tick share a batch.
-      svc = await startMessageService(env, peers, { message: { batch_max_wait_ms: 300 } });
-    });
-
-    after(async () => {
-      await svc?.stop();
-      await peers?.stop();
-      await env?.teardown();
+      svc = await suite.service({ message: { batch_max_wait_ms: 300 } });
     });
 
     const batches = async () =>

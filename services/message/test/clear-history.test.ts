@@ -1,18 +1,10 @@
 import { expect } from 'chai';
 import { GroupRole } from '@im-repo/proto/group';
 import type { PullMessagesRequest } from '@im-repo/proto/message';
+import { decodeGrpcError, expectGrpcError, GrpcStatus, waitFor } from '@im-repo/testing';
 import {
-  createTestEnvironment,
-  decodeGrpcError,
-  expectGrpcError,
-  GrpcStatus,
-  waitFor,
-  type TestEnvironment,
-} from '@im-repo/testing';
-import {
+  useMessageSuite,
   groupSend,
-  startMessageService,
-  startPeers,
   textSend,
   uniqueId,
   type MessageInstance,
@@ -20,7 +12,6 @@ import {
 } from './harness';
 
 describe('ClearHistory: one user’s floor', () => {
-  let env: TestEnvironment;
   let peers: Peers;
   let svc: MessageInstance;
   const [x, y] = [uniqueId('chx'), uniqueId('chy')].sort() as [string, string];
@@ -31,9 +22,9 @@ describe('ClearHistory: one user’s floor', () => {
   const single = `si_${x}_${y}`;
   const group = `sg_${gid}`;
 
+  const suite = useMessageSuite('message-clear');
   before(async () => {
-    env = await createTestEnvironment('message-clear');
-    peers = await startPeers();
+    ({ peers } = await suite.open());
     for (const u of [x, y, stranger]) peers.data.users.add(u);
     peers.data.groups.set(gid, {
       members: new Map([
@@ -44,13 +35,7 @@ describe('ClearHistory: one user’s floor', () => {
     peers.data.groups.set(deadGid, {
       members: new Map([[owner, { role: GroupRole.GROUP_ROLE_OWNER }]]),
     });
-    svc = await startMessageService(env, peers);
-  });
-
-  after(async () => {
-    await svc?.stop();
-    await peers?.stop();
-    await env?.teardown();
+    svc = await suite.service();
   });
 
   const pull = (req: Partial<PullMessagesRequest>) =>

@@ -1,17 +1,11 @@
 import { expect } from 'chai';
 import { GroupRole } from '@im-repo/proto/group';
 import type { Message } from '@im-repo/proto/message';
+import { deleteRedisPrefix, waitFor, type TestEnvironment } from '@im-repo/testing';
 import {
-  createTestEnvironment,
-  deleteRedisPrefix,
-  waitFor,
-  type TestEnvironment,
-} from '@im-repo/testing';
-import {
+  useMessageSuite,
   countAllRows,
   groupSend,
-  startMessageService,
-  startPeers,
   textSend,
   uniqueId,
   type MessageInstance,
@@ -71,18 +65,10 @@ describe('SendMessage invariants under concurrency (two instances, one database)
     return { x, y, conversationId: `si_${x}_${y}` };
   }
 
+  const suite = useMessageSuite('message-concurrency');
   before(async () => {
-    env = await createTestEnvironment('message-concurrency');
-    peers = await startPeers();
-    a = await startMessageService(env, peers);
-    b = await startMessageService(env, peers);
-  });
-
-  after(async () => {
-    await a?.stop();
-    await b?.stop();
-    await peers?.stop();
-    await env?.teardown();
+    ({ env, peers, svc: a } = await suite.start());
+    b = await suite.service();
   });
 
   it('1,000 concurrent sends to one conversation get seqs exactly 1..1000, all readable in order', async function () {

@@ -19,7 +19,12 @@ import {
 } from '@im-repo/proto/message';
 import { userService } from '@im-repo/proto/user';
 import { createServeContext, createStandInServer, type GrpcServer } from '@im-repo/server-kit';
-import { startInProcess, withClient, type TestEnvironment } from '@im-repo/testing';
+import {
+  createServiceSuite,
+  startInProcess,
+  withClient,
+  type TestEnvironment,
+} from '@im-repo/testing';
 import { createServer, openMessageDeps } from '../src/server';
 
 export interface StandInMember {
@@ -161,6 +166,16 @@ function merge<T extends object>(base: T, over: object): T {
 }
 
 export type MessageInstance = Awaited<ReturnType<typeof startMessageService>>;
+
+/**
+ * A suite's database, stand-in peers and message services, all stopped by an after hook of the
+ * calling `describe`. Suites that seed `peers.data` first call `open`, then `service`.
+ */
+export function useMessageSuite(label = 'message') {
+  const suite = createServiceSuite({ label, startPeers, startService: startMessageService });
+  after(() => suite.stop());
+  return suite;
+}
 
 let counter = 0;
 /** An id unique within the run. */

@@ -1,41 +1,22 @@
-import {
-  GrpcStatus,
-  createTestEnvironment,
-  decodeGrpcError,
-  waitFor,
-  type TestEnvironment,
-} from '@im-repo/testing';
+import { GrpcStatus, decodeGrpcError, waitFor } from '@im-repo/testing';
 import { singleConversationId } from '@im-repo/proto';
 import { expect } from 'chai';
 import { createSequelize } from '@im-repo/db';
-import {
-  startMessageService,
-  startPeers,
-  textSend,
-  uniqueId,
-  type MessageInstance,
-  type Peers,
-} from './harness';
+import { useMessageSuite, textSend, uniqueId, type MessageInstance, type Peers } from './harness';
 
 describe('overload: a stalled MySQL fills a bounded send queue, then OVERLOADED at once', function () {
   this.timeout(60_000);
-  let env: TestEnvironment;
   let peers: Peers;
   let svc: MessageInstance;
 
+  const suite = useMessageSuite('msg-overload');
   before(async () => {
-    env = await createTestEnvironment('msg-overload');
-    peers = await startPeers();
-    svc = await startMessageService(env, peers, {
+    ({ peers } = await suite.open());
+    svc = await suite.service({
       // One batch of one send in flight, five waiting: the seventh send has no room.
       db: { pool_max: 3 },
       message: { batch_max_size: 1, send_queue_max: 5 },
     });
-  });
-  after(async () => {
-    await svc?.stop();
-    await peers?.stop();
-    await env?.teardown();
   });
 
   it('refuses sends beyond SEND_QUEUE_MAX with RESOURCE_EXHAUSTED OVERLOADED while the queue is full; the queued ones commit after', async () => {

@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import { GroupRole } from '@im-repo/proto/group';
 import type { Message } from '@im-repo/proto/message';
 import {
-  createTestEnvironment,
   deleteRedisPrefix,
   expectGrpcError,
   GrpcStatus,
@@ -12,9 +11,9 @@ import {
 import { advanceScript } from '../src/head-cache';
 import { headKey, seqKey } from '../src/message.cache-keys';
 import {
+  useMessageSuite,
   groupSend,
   startMessageService,
-  startPeers,
   textSend,
   uniqueId,
   type MessageInstance,
@@ -54,9 +53,9 @@ describe('reads: PullMessages, GetMaxSeqs, GetConversationHeads', () => {
   const group = `sg_${gid}`;
   const sent: Message[] = [];
 
+  const suite = useMessageSuite('message-reads');
   before(async () => {
-    env = await createTestEnvironment('message-reads');
-    peers = await startPeers();
+    ({ env, peers } = await suite.open());
     for (const u of [x, y, stranger]) peers.data.users.add(u);
     peers.data.groups.set(gid, {
       members: new Map([
@@ -64,7 +63,7 @@ describe('reads: PullMessages, GetMaxSeqs, GetConversationHeads', () => {
         [y, { role: GroupRole.GROUP_ROLE_MEMBER }],
       ]),
     });
-    svc = await startMessageService(env, peers);
+    svc = await suite.service();
     for (let i = 1; i <= 10; i++) {
       const { message } = await svc.client.sendMessage(
         textSend(i % 2 ? x : y, i % 2 ? y : x, { content: Buffer.from(`msg ${i}`) }),
@@ -72,12 +71,6 @@ describe('reads: PullMessages, GetMaxSeqs, GetConversationHeads', () => {
       sent.push(message!);
     }
     for (let i = 1; i <= 3; i++) await svc.client.sendMessage(groupSend(y, gid));
-  });
-
-  after(async () => {
-    await svc?.stop();
-    await peers?.stop();
-    await env?.teardown();
   });
 
   const pull = (overrides: Partial<Parameters<typeof svc.client.pullMessages>[0]> = {}) =>

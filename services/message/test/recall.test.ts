@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import { GroupRole } from '@im-repo/proto/group';
 import { MessageStatus, type Message } from '@im-repo/proto/message';
 import {
-  createTestEnvironment,
   deleteRedisPrefix,
   expectGrpcError,
   GrpcStatus,
@@ -10,9 +9,8 @@ import {
   type TestEnvironment,
 } from '@im-repo/testing';
 import {
+  useMessageSuite,
   groupSend,
-  startMessageService,
-  startPeers,
   textSend,
   uniqueId,
   type MessageInstance,
@@ -35,9 +33,9 @@ describe('RecallMessage', () => {
   const single = `si_${x}_${y}`;
   const group = `sg_${gid}`;
 
+  const suite = useMessageSuite('message-recall');
   before(async () => {
-    env = await createTestEnvironment('message-recall');
-    peers = await startPeers();
+    ({ env, peers } = await suite.open());
     for (const u of [x, y, stranger]) peers.data.users.add(u);
     peers.data.groups.set(gid, {
       members: new Map([
@@ -46,15 +44,8 @@ describe('RecallMessage', () => {
         [member, { role: GroupRole.GROUP_ROLE_MEMBER }],
       ]),
     });
-    svc = await startMessageService(env, peers);
-    brief = await startMessageService(env, peers, { message: { recall_window_seconds: 1 } });
-  });
-
-  after(async () => {
-    await svc?.stop();
-    await brief?.stop();
-    await peers?.stop();
-    await env?.teardown();
+    svc = await suite.service();
+    brief = await suite.service({ message: { recall_window_seconds: 1 } });
   });
 
   const recall = (on: MessageInstance, operatorId: string, m: Message) =>

@@ -2,21 +2,13 @@ import { expect } from 'chai';
 import { select } from '@im-repo/db';
 import { MessageStatus, type Message } from '@im-repo/proto/message';
 import {
-  createTestEnvironment,
   deleteRedisPrefix,
   expectGrpcError,
   GrpcStatus,
   waitFor,
   type TestEnvironment,
 } from '@im-repo/testing';
-import {
-  startMessageService,
-  startPeers,
-  textSend,
-  uniqueId,
-  type MessageInstance,
-  type Peers,
-} from './harness';
+import { useMessageSuite, textSend, uniqueId, type MessageInstance, type Peers } from './harness';
 
 /** The window of these tests; the contract's bound is 10 s after it, asserted 10 times looser. */
 const WINDOW_S = 2;
@@ -29,19 +21,12 @@ describe('retention: MESSAGE_RETENTION_SECONDS (two replicas running the job)', 
   let a: MessageInstance;
   let b: MessageInstance;
 
+  const suite = useMessageSuite('message-retention');
   before(async () => {
-    env = await createTestEnvironment('message-retention');
-    peers = await startPeers();
+    ({ env, peers } = await suite.open());
     const on = { message: { retention_seconds: WINDOW_S } };
-    a = await startMessageService(env, peers, on);
-    b = await startMessageService(env, peers, on);
-  });
-
-  after(async () => {
-    await a?.stop();
-    await b?.stop();
-    await peers?.stop();
-    await env?.teardown();
+    a = await suite.service(on);
+    b = await suite.service(on);
   });
 
   const pair = () => {
@@ -222,20 +207,12 @@ describe('retention: MESSAGE_RETENTION_SECONDS (two replicas running the job)', 
 });
 
 describe('retention off (MESSAGE_RETENTION_SECONDS=0)', () => {
-  let env: TestEnvironment;
   let peers: Peers;
   let svc: MessageInstance;
 
+  const suite = useMessageSuite('message-retention-off');
   before(async () => {
-    env = await createTestEnvironment('message-retention-off');
-    peers = await startPeers();
-    svc = await startMessageService(env, peers);
-  });
-
-  after(async () => {
-    await svc?.stop();
-    await peers?.stop();
-    await env?.teardown();
+    ({ peers, svc } = await suite.start());
   });
 
   it('keeps messages forever: the job never runs and min_seq stays 1', async () => {

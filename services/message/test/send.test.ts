@@ -9,18 +9,11 @@ import {
 import { DUPLICATE_RACE } from '../src/message.repository';
 import { ConversationKind } from '../src/message.types';
 import { recordRows } from '../src/record-outbox';
+import { expectGrpcError, GrpcStatus, waitFor } from '@im-repo/testing';
 import {
-  createTestEnvironment,
-  expectGrpcError,
-  GrpcStatus,
-  waitFor,
-  type TestEnvironment,
-} from '@im-repo/testing';
-import {
+  useMessageSuite,
   groupSend,
   recorded,
-  startMessageService,
-  startPeers,
   textSend,
   uniqueId,
   type MessageInstance,
@@ -30,7 +23,6 @@ import {
 const MAX_CONTENT = 1024;
 
 describe('SendMessage', () => {
-  let env: TestEnvironment;
   let peers: Peers;
   let svc: MessageInstance;
   const alice = uniqueId('alice');
@@ -38,9 +30,9 @@ describe('SendMessage', () => {
   const carol = uniqueId('carol');
   const groupId = uniqueId('g');
 
+  const suite = useMessageSuite('message-send');
   before(async () => {
-    env = await createTestEnvironment('message-send');
-    peers = await startPeers();
+    ({ peers } = await suite.open());
     for (const u of [alice, bob, carol]) peers.data.users.add(u);
     peers.data.groups.set(groupId, {
       members: new Map([
@@ -48,15 +40,9 @@ describe('SendMessage', () => {
         [bob, { role: GroupRole.GROUP_ROLE_MEMBER }],
       ]),
     });
-    svc = await startMessageService(env, peers, {
+    svc = await suite.service({
       message: { max_content_bytes: MAX_CONTENT },
     });
-  });
-
-  after(async () => {
-    await svc?.stop();
-    await peers?.stop();
-    await env?.teardown();
   });
 
   it('stores a single-chat message with seq 1 in the canonical conversation, after commit', async () => {

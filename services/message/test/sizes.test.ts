@@ -1,15 +1,8 @@
 import { expect } from 'chai';
 import { ContentType } from '@im-repo/proto/message';
-import { createTestEnvironment, deleteRedisPrefix, type TestEnvironment } from '@im-repo/testing';
+import { deleteRedisPrefix, type TestEnvironment } from '@im-repo/testing';
 import { PREVIEW_BYTES } from '../src/preview';
-import {
-  startMessageService,
-  startPeers,
-  textSend,
-  uniqueId,
-  type MessageInstance,
-  type Peers,
-} from './harness';
+import { useMessageSuite, textSend, uniqueId, type MessageInstance, type Peers } from './harness';
 
 const KIB = 1024;
 const GRPC_DEFAULT_LIMIT = 4 * 1024 * 1024;
@@ -20,15 +13,9 @@ describe('answer sizes: PullMessages by size, previews in heads', () => {
   let peers: Peers;
   let svc: MessageInstance;
 
+  const suite = useMessageSuite('message-sizes');
   before(async () => {
-    env = await createTestEnvironment('message-sizes');
-    peers = await startPeers();
-    svc = await startMessageService(env, peers);
-  });
-  after(async () => {
-    await svc?.stop();
-    await peers?.stop();
-    await env?.teardown();
+    ({ env, peers, svc } = await suite.start());
   });
 
   const pair = () => {

@@ -3,7 +3,13 @@ import { type Config, type DeepPartial } from '@im-repo/config';
 import { createPresenceServiceClient, Platform, type UserStatus } from '@im-repo/proto/presence';
 import type { ClientOptions } from '@im-repo/proto';
 import { createServeContext } from '@im-repo/server-kit';
-import { startInProcess, withClient, waitFor, type TestEnvironment } from '@im-repo/testing';
+import {
+  createServiceSuite,
+  startInProcess,
+  withClient,
+  waitFor,
+  type TestEnvironment,
+} from '@im-repo/testing';
 import { createServer, openPresenceDeps } from '../src/server';
 
 export async function startPresenceService(
@@ -23,6 +29,22 @@ export async function startPresenceService(
 }
 
 export type PresenceService = Awaited<ReturnType<typeof startPresenceService>>;
+
+/**
+ * A suite's Redis key prefix (no MySQL: presence has none) and presence services, stopped by an
+ * after hook of the calling `describe`. Presence has no peers.
+ */
+export function usePresenceSuite(label = 'presence') {
+  const suite = createServiceSuite({
+    label,
+    environment: { mysql: false },
+    startPeers: async () => undefined,
+    startService: (env, _peers, overrides?: DeepPartial<Config>) =>
+      startPresenceService(env, overrides),
+  });
+  after(() => suite.stop());
+  return suite;
+}
 
 let counter = 0;
 /** A user id unique within the run. */

@@ -1,28 +1,17 @@
 import { expect } from 'chai';
 import { Platform } from '@im-repo/proto/presence';
-import {
-  createTestEnvironment,
-  expectGrpcError,
-  GrpcStatus,
-  type TestEnvironment,
-} from '@im-repo/testing';
+import { expectGrpcError, GrpcStatus } from '@im-repo/testing';
 import { bucketOf, devicesKey, dueKey, metaKey, userKey } from '../src/presence.cache-keys';
 import { readScript } from '../src/presence.scripts';
-import { heartbeat, startPresenceService, uniqueId, watch, type PresenceService } from './harness';
+import { usePresenceSuite, heartbeat, uniqueId, watch, type PresenceService } from './harness';
 
 describe('PresenceService', () => {
-  let env: TestEnvironment;
   let svc: PresenceService;
   let other: PresenceService;
 
+  const suite = usePresenceSuite('presence');
   before(async () => {
-    env = await createTestEnvironment('presence', { mysql: false });
-    [svc, other] = await Promise.all([startPresenceService(env), startPresenceService(env)]);
-  });
-
-  after(async () => {
-    await Promise.all([svc?.stop(), other?.stop()]);
-    await env?.teardown();
+    [svc, other] = await Promise.all([suite.service(), suite.service()]);
   });
 
   describe('Heartbeat', () => {

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { Platform } from '@im-repo/proto/presence';
 import {
-  createTestEnvironment,
   deleteRedisPrefix,
   expectGrpcError,
   GrpcStatus,
@@ -9,21 +8,24 @@ import {
   type TestEnvironment,
 } from '@im-repo/testing';
 import { eventsChannel } from '../src/presence.cache-keys';
-import { heartbeat, startPresenceService, uniqueId, watch, type PresenceService } from './harness';
+import {
+  usePresenceSuite,
+  heartbeat,
+  startPresenceService,
+  uniqueId,
+  watch,
+  type PresenceService,
+} from './harness';
 
 describe('WatchStatus', () => {
   let env: TestEnvironment;
   let a: PresenceService;
   let b: PresenceService;
 
+  const suite = usePresenceSuite('presence-watch');
   before(async () => {
-    env = await createTestEnvironment('presence-watch', { mysql: false });
-    [a, b] = await Promise.all([startPresenceService(env), startPresenceService(env)]);
-  });
-
-  after(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await env?.teardown();
+    ({ env } = await suite.open());
+    [a, b] = await Promise.all([suite.service(), suite.service()]);
   });
 
   it('sends the current status of each user first (request order, duplicates collapsed)', async () => {

@@ -1,24 +1,18 @@
 import { select } from '@im-repo/db';
-import {
-  createTestEnvironment,
-  expectGrpcError,
-  GrpcStatus,
-  type TestEnvironment,
-} from '@im-repo/testing';
+import { expectGrpcError, GrpcStatus } from '@im-repo/testing';
 import { expect } from 'chai';
-import { startUserService, uniqueName } from './harness';
+import { useUserSuite, startUserService, uniqueName } from './harness';
 
 const PASSWORD = 'correct-horse';
 // No peer listens here: every follow-up stays queued (the e2e tests deliver them for real).
 const NOWHERE = '127.0.0.1:1';
 
 describe('UserService.DeleteUser (the user service alone; peers unreachable)', () => {
-  let env: TestEnvironment;
   let svc: Awaited<ReturnType<typeof startUserService>>;
 
+  const suite = useUserSuite('user-delete');
   before(async () => {
-    env = await createTestEnvironment('user-delete');
-    svc = await startUserService(env, {
+    ({ svc } = await suite.start({
       user: { delete_erases_content: true },
       peers: {
         message: NOWHERE,
@@ -27,11 +21,7 @@ describe('UserService.DeleteUser (the user service alone; peers unreachable)', (
         conversation: NOWHERE,
         timeout_ms: 500,
       },
-    });
-  });
-  after(async () => {
-    await svc?.stop();
-    await env?.teardown();
+    }));
   });
 
   const register = async () =>

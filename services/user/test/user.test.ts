@@ -2,14 +2,13 @@ import { expect } from 'chai';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import {
-  createTestEnvironment,
   decodeGrpcError,
   expectGrpcError,
   GrpcStatus,
   healthCheck,
   type TestEnvironment,
 } from '@im-repo/testing';
-import { startUserService, uniqueName } from './harness';
+import { useUserSuite, startUserService, uniqueName } from './harness';
 
 const PASSWORD = 'correct-horse';
 
@@ -18,11 +17,11 @@ describe('UserService', () => {
   let svc: Awaited<ReturnType<typeof startUserService>>;
   const logLines: string[] = [];
 
+  const suite = useUserSuite('user');
   before(async () => {
-    env = await createTestEnvironment('user');
-    svc = await startUserService(env, {
+    ({ env, svc } = await suite.start({
       user: { login_max_failures: 5, login_window_seconds: 900 },
-    });
+    }));
     // Capture every log line this instance writes, at debug level, to check nothing secret leaks.
     svc.ctx.logger.level = 'debug';
     svc.ctx.logger.add(
@@ -35,11 +34,6 @@ describe('UserService', () => {
         }),
       }),
     );
-  });
-
-  after(async () => {
-    await svc?.stop();
-    await env?.teardown();
   });
 
   const register = (overrides: Partial<Parameters<typeof svc.client.register>[0]> = {}) =>

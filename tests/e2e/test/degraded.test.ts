@@ -54,16 +54,7 @@ describe('degraded mode: every service with Redis down (API.md v1.1 "Health and 
 
   it('serves the whole flow from MySQL: register, group, send, pull, list; presence is UNAVAILABLE', async () => {
     const c = stack.clients;
-    const ids = ['a', 'b'].map((x) => `${x}-${run}`);
-    for (const userId of ids) {
-      await c.user.register({
-        userId,
-        username: `d_${userId.replace(/-/g, '_')}`,
-        password: 'password-1',
-        nickname: '',
-        avatarUrl: '',
-      });
-    }
+    const ids = await stack.registerUsers(['a', 'b'].map((x) => `${x}-${run}`));
     const groupId = `g-${run}`;
     await c.group.createGroup({
       groupId,

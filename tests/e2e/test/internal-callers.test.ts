@@ -66,16 +66,10 @@ describe('internal rpcs under mutual TLS: only INTERNAL_CALLERS (API.md v1.1 "In
     const message = createMessageServiceClient(stack.address('message'), as('gateway'));
     const conversation = conversationAs('gateway');
     try {
-      const ids = ['a', 'b'].map((x) => `${x}-${run}`);
-      for (const userId of ids) {
-        await user.register({
-          userId,
-          username: `t_${userId.replace(/-/g, '_')}`,
-          password: 'password-1',
-          nickname: '',
-          avatarUrl: '',
-        });
-      }
+      const ids = await stack.registerUsers(
+        ['a', 'b'].map((x) => `${x}-${run}`),
+        user,
+      );
       const groupId = `g-${run}`;
       // group -> user (BatchGetUsers) and group -> conversation (AddParticipants, internal)
       await group.createGroup({
@@ -195,16 +189,10 @@ describe('internal rpcs under mutual TLS: only INTERNAL_CALLERS (API.md v1.1 "In
         );
         expect(err.metadata.field, name).to.equal('user_id');
       }
-      const [a, b] = ['del-a', 'del-b'].map((x) => `${x}-${run}`) as [string, string];
-      for (const userId of [a, b]) {
-        await user.register({
-          userId,
-          username: `t_${userId.replace(/-/g, '_')}`,
-          password: 'password-1',
-          nickname: '',
-          avatarUrl: '',
-        });
-      }
+      const [a, b] = (await stack.registerUsers(
+        ['del-a', 'del-b'].map((x) => `${x}-${run}`),
+        user,
+      )) as [string, string];
       const groupId = `gd-${run}`;
       await gateway.group.createGroup({
         groupId,

@@ -128,10 +128,16 @@ export class Stack {
     };
   }
 
-  /** Registers users with these ids (usernames derived from them); returns the ids. */
-  async registerUsers(userIds: string[]): Promise<string[]> {
+  /**
+   * Registers users with these ids (usernames derived from them); returns the ids. `user` is
+   * the client to call through, for stacks whose own clients cannot (mutual TLS).
+   */
+  async registerUsers(
+    userIds: string[],
+    user: Pick<Stack['clients']['user'], 'register'> = this.clients.user,
+  ): Promise<string[]> {
     for (const userId of userIds) {
-      await this.clients.user.register({
+      await user.register({
         userId,
         username: userId.replace(/-/g, '_').slice(0, 32),
         password: 'password-1',
