@@ -19,7 +19,7 @@ import { MessageServiceService } from '@im-repo/proto/message';
 import mysql from 'mysql2';
 import type { RowDataPacket } from 'mysql2/promise';
 
-const [mode, port, headsAddress] = process.argv.slice(2);
+const [mode, port, recordAddress] = process.argv.slice(2);
 const env = process.env;
 type Callback = (err: ServiceError | Error | null, res?: unknown) => void;
 const notUsed = (_call: unknown, cb: Callback) => cb(new Error('not used'));
@@ -52,7 +52,7 @@ interface Pending {
 if (mode === 'send') {
   const db = pool(COMMITS_IN_FLIGHT).promise();
   const Record = makeGenericClientConstructor(ConversationServiceService, 'ConversationService');
-  const record = new Record(headsAddress!, credentials.createInsecure()) as unknown as {
+  const record = new Record(recordAddress!, credentials.createInsecure()) as unknown as {
     recordMessages(req: unknown, cb: (err: Error | null) => void): void;
   };
   const queue: Pending[] = [];
@@ -230,6 +230,8 @@ if (mode === 'send') {
         .catch((err) => cb(err));
     },
   });
+} else {
+  throw new Error(`unknown mode ${String(mode)}: send or record`);
 }
 
 server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err) => {
