@@ -55,7 +55,7 @@ export const ceiling: Scenario = {
   targets: () => [],
 };
 
-const DDL = [
+export const DDL = [
   `CREATE TABLE IF NOT EXISTS bench_seqs (conversation_id VARCHAR(140) CHARACTER SET ascii COLLATE ascii_bin PRIMARY KEY,
      max_seq BIGINT NOT NULL, updated_at DATETIME(3) NOT NULL) ENGINE=InnoDB`,
   `CREATE TABLE IF NOT EXISTS bench_messages (conversation_id VARCHAR(140) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,

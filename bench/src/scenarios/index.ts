@@ -2,6 +2,7 @@ import type { Scenario } from '../scenario';
 import { ceiling, rawBatch, rawTxn } from './baselines';
 import { list } from './conversation';
 import { listFloorDirect, listFloorHop, sendFloorSql } from './floors';
+import { sendFloor } from './send-floor';
 import { pull, send, sendEvents, sendGroupSize, sendHotGroup } from './message';
 import { batchStatus, heartbeat } from './presence';
 import { getUser } from './user';
@@ -12,6 +13,7 @@ export const SCENARIOS: Scenario[] = [
   rawTxn,
   rawBatch,
   sendFloorSql,
+  sendFloor,
   listFloorHop,
   listFloorDirect,
   getUser,

@@ -45,7 +45,7 @@ const PLACEHOLDER = '#'.repeat(ID_WIDTH);
  * A SendMessage request encoded once; each call copies the bytes and writes its own
  * client_msg_id (fixed width) in place, so the client spends no protobuf work per call.
  */
-class SendTemplate {
+export class SendTemplate {
   private readonly bytes: Buffer;
   private readonly at: number;
 
