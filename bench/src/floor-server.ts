@@ -4,6 +4,8 @@
 //   front <heads>    a bare ConversationService: SELECT the user's rows, one hop to <heads>,
 //                    encode a 20-conversation page with total_unread over all rows
 //   front-direct     the same, reading the seq keys from Redis itself (no second service)
+//   user             a bare UserService answering GetUser with the user's encoded answer, read
+//                    with one Redis GET and sent as the bytes it holds (getuser's floor)
 // argv: port, mode, [heads address]; env FLOOR_DB (database), FLOOR_PREFIX (Redis key prefix).
 import { credentials, Server, ServerCredentials, type ServiceError } from '@grpc/grpc-js';
 import { ConversationServiceService } from '@im-repo/proto/conversation';
@@ -14,6 +16,7 @@ import {
   type GetConversationHeadsResponse,
 } from '@im-repo/proto/message';
 import { loadConfig } from '@im-repo/config';
+import { UserServiceService } from '@im-repo/proto/user';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 
@@ -46,6 +49,23 @@ if (mode === 'heads') {
       );
     },
   } as never);
+} else if (mode === 'user') {
+  // Bytes pass through: the least a cached read can do is one GET and a write of what it got.
+  const getUser = { ...UserServiceService.getUser, responseSerialize: (b: Buffer) => b };
+  server.addService(
+    { getUser } as never,
+    {
+      getUser: (
+        call: { request: { userId: string } },
+        cb: (e: Error | null, r?: Buffer) => void,
+      ) => {
+        redis.getBuffer(`${prefix}user:${call.request.userId}`).then(
+          (bytes) => (bytes ? cb(null, bytes) : cb(new Error('not seeded'))),
+          (err: Error) => cb(err),
+        );
+      },
+    } as never,
+  );
 } else {
   const db = loadConfig('conversation', { file: '' }).db;
   const pool = mysql.createPool({

@@ -4,11 +4,17 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { loadConfig } from '@im-repo/config';
 import { ListConversationsRequest } from '@im-repo/proto/conversation';
-import { freePort } from '@im-repo/testing';
+import { GetUserRequest, GetUserResponse } from '@im-repo/proto/user';
+import { createTestEvents, freePort } from '@im-repo/testing';
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { randomBytes } from 'node:crypto';
+import { Event } from '@im-repo/proto/events';
+import { ContentType, ConversationType, MessageStatus } from '@im-repo/proto/message';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { loadClient } from '../clients';
-import type { Watched } from '../proc-stats';
+import { pidListeningOn, type Watched } from '../proc-stats';
 import { fmt, mark, ratio, type BenchContext, type Result, type Scenario } from '../scenario';
 import { startFlags } from '../stack';
 
@@ -163,6 +169,120 @@ function ceilingRatio(r: Result, others: Map<string, Result>, times: number) {
     ),
   ];
 }
+
+/**
+ * GetUser's floor: the ceiling's call plus one Redis GET of the user's encoded answer (what a
+ * cache hit cannot do without), on the ceiling's 1,000 varied requests.
+ */
+export const getUserFloor: Scenario = {
+  name: 'getuser-floor',
+  what: 'getuser floor: bare gRPC + one Redis GET of the encoded answer, sent as is, c=64',
+  concurrency: 64,
+  unit: 'calls',
+  services: [],
+  needs: ['ceiling'],
+  async prepare(ctx) {
+    const prefix = `${ctx.stack.redisPrefix}floor:`;
+    const ids = Array.from({ length: 1000 }, (_, i) => `ceiling-${i}`);
+    const redisCfg = loadConfig('user', { file: '' }).redis;
+    const redis = new Redis({ host: redisCfg.host, port: redisCfg.port });
+    // A user as the service stores it: ULID-sized id, names, two timestamps.
+    const answer = (i: number) =>
+      Buffer.from(
+        GetUserResponse.encode({
+          user: {
+            userId: `01JFLOORUSER${String(i).padStart(14, '0')}`,
+            username: `floor_user_${i}`,
+            nickname: `Floor User ${i}`,
+            avatarUrl: '',
+            createdAt: new Date(),
+            updatedAt: new Date(),
+          },
+        }).finish(),
+      );
+    await redis.mset(ids.flatMap((id, i) => [`${prefix}user:${id}`, answer(i)]));
+    const server = await startFloorServer(ctx, 'user', { FLOOR_PREFIX: prefix });
+    const requests = ids.map((userId) => Buffer.from(GetUserRequest.encode({ userId }).finish()));
+    const pool = loadClient(server.address, ctx.channels);
+    return {
+      op: (w, i) =>
+        pool
+          .call(w, '/im.user.v1.UserService/GetUser', requests[(w * 7919 + i) % requests.length]!)
+          .then(() => undefined),
+      extraPids: [{ label: 'floor-user', pid: server.child.pid! }],
+      async cleanup() {
+        pool.close();
+        server.child.kill('SIGTERM');
+        await redis.del(ids.map((id) => `${prefix}user:${id}`));
+        redis.disconnect();
+      },
+    };
+  },
+  targets: (r, others) => ceilingRatio(r, others, 1.8),
+};
+
+/**
+ * The change events' floor per message: one JetStream publish of a message.created event with
+ * its Nats-Msg-Id, acknowledged, straight from nats.js (no outbox, no service), 64 in flight
+ * from one connection like the publisher's. The load client's CPU (`client us`) is nats.js's
+ * side, the NATS column the server's; a message's events can cost no less than their sum.
+ */
+export const publishFloor: Scenario = {
+  name: 'publish-floor',
+  what: 'events floor: one JetStream publish + ack per message.created event (nats.js, msgID), c=64',
+  concurrency: 64,
+  unit: 'calls',
+  services: [],
+  needs: ['ceiling'],
+  async prepare() {
+    const events = await createTestEvents();
+    await events.jsm.streams.add({ name: events.stream, subjects: [`${events.prefix}.>`] });
+    const nc = await connect({ servers: events.natsUrl, noAsyncTraces: true });
+    const js = jetstream(nc);
+    // The size of the send scenario's event: its message, ids and times.
+    const event = (conversation: number, seq: number) =>
+      Event.encode({
+        eventId: randomBytes(13).toString('hex').slice(0, 26),
+        occurredAt: new Date(),
+        payload: {
+          $case: 'messageCreated',
+          value: {
+            message: {
+              serverMsgId: randomBytes(13).toString('hex').slice(0, 26),
+              clientMsgId: `c${conversation}-${seq}`,
+              conversationId: `si_01JFLOORA${String(conversation).padStart(16, '0')}_01JFLOORB${String(conversation).padStart(16, '0')}`,
+              conversationType: ConversationType.CONVERSATION_TYPE_SINGLE,
+              seq,
+              senderId: `01JFLOORA${String(conversation).padStart(17, '0')}`,
+              recipientId: `01JFLOORB${String(conversation).padStart(17, '0')}`,
+              contentType: ContentType.CONTENT_TYPE_TEXT,
+              content: Buffer.from('The quick brown fox jumps over the lazy dog. 你好，世界！'),
+              status: MessageStatus.MESSAGE_STATUS_NORMAL,
+              sentAt: new Date(),
+            },
+          },
+        },
+      }).finish();
+    const template = Array.from({ length: 1000 }, (_, c) => event(c, 1));
+    const nats = pidListeningOn(Number(new URL(events.natsUrl).port || 4222));
+    let n = 0;
+    return {
+      op: async (w, i) => {
+        const c = (w * 7919 + i) % template.length;
+        await js.publish(`${events.prefix}.message.created.c${c}`, template[c]!, {
+          msgID: `${process.pid}-${n++}`,
+        });
+      },
+      extraPids: nats.map((pid) => ({ label: 'nats-server', pid })),
+      async cleanup() {
+        await nc.drain();
+        await events.teardown();
+      },
+    };
+  },
+  // A floor, not a feature: what it shows is read against send-events (docs/benchmarks.md).
+  targets: () => [],
+};
 
 export const listFloorHop = listFloor('list-floor', false);
 export const listFloorDirect = listFloor('list-floor-direct', true);

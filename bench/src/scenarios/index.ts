@@ -1,7 +1,7 @@
 import type { Scenario } from '../scenario';
 import { ceiling, rawBatch, rawTxn } from './baselines';
 import { list } from './conversation';
-import { listFloorDirect, listFloorHop, sendFloorSql } from './floors';
+import { getUserFloor, listFloorDirect, listFloorHop, publishFloor, sendFloorSql } from './floors';
 import { sendFloor } from './send-floor';
 import { pull, send, sendEvents, sendGroupSize, sendHotGroup } from './message';
 import { batchStatus, heartbeat } from './presence';
@@ -16,6 +16,8 @@ export const SCENARIOS: Scenario[] = [
   sendFloor,
   listFloorHop,
   listFloorDirect,
+  getUserFloor,
+  publishFloor,
   getUser,
   send,
   sendEvents,
