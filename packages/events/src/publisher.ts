@@ -1,7 +1,8 @@
 import type { OutboxHandler, OutboxLogger } from '@im-repo/outbox';
-import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Gauge, type Registry } from 'prom-client';
+import { AckedPublisher } from './acked-publish';
 import { decodeEventBatch, eventHead, EVENT_BATCH_TOPIC, type KeyedEvent } from './event-row';
 import { ensureStream, StreamMisfitError, type StreamSettings } from './stream';
 import { eventSubject, PATH_BY_FIELD } from './subjects';
@@ -45,7 +46,7 @@ function dependencyGauge(registry: Registry | undefined): Gauge<'dependency'> | 
  * handler fails and the rows wait in the outbox; calls never wait for NATS.
  */
 export class EventPublisher {
-  private js: JetStreamClient | undefined;
+  private acks: AckedPublisher | undefined;
   /** Publishes waiting for their ack, and the ones queued behind MAX_IN_FLIGHT. */
   private inFlight = 0;
   private readonly queued: (() => void)[] = [];
@@ -107,7 +108,7 @@ export class EventPublisher {
       if (err instanceof StreamMisfitError) await nc.close().catch(() => undefined);
       throw err;
     }
-    this.js = jetstream(nc);
+    this.acks = new AckedPublisher(nc, this.options.publishTimeoutMs ?? 2000);
     this.gauge?.set({ dependency: 'nats' }, 1);
     void (async () => {
       for await (const status of nc.status()) {
@@ -124,7 +125,7 @@ export class EventPublisher {
 
   /** Whether NATS is connected and the stream checked. */
   get up(): boolean {
-    return this.js !== undefined && !this.closed;
+    return this.acks !== undefined && !this.closed;
   }
 
   /**
@@ -137,8 +138,8 @@ export class EventPublisher {
    * the Nats-Msg-Id).
    */
   readonly handler: OutboxHandler = async (rows) => {
-    const js = this.js;
-    if (!js) throw new Error('NATS is not connected');
+    const acks = this.acks;
+    if (!acks) throw new Error('NATS is not connected');
     const chains = new Map<string, { rowId: number; bytes: Uint8Array }[]>();
     /** Events of each row not yet acknowledged. */
     const left = new Map<number, number>();
@@ -171,7 +172,7 @@ export class EventPublisher {
       [...chains].map(async ([key, chain]) => {
         for (const link of chain) {
           try {
-            await this.publish(js, key, link.bytes);
+            await this.publish(acks, key, link.bytes);
             left.set(link.rowId, left.get(link.rowId)! - 1);
           } catch (err) {
             failure ??= err;
@@ -185,7 +186,7 @@ export class EventPublisher {
     return delivered;
   };
 
-  private async publish(js: JetStreamClient, key: string, bytes: Uint8Array): Promise<void> {
+  private async publish(acks: AckedPublisher, key: string, bytes: Uint8Array): Promise<void> {
     const head = eventHead(bytes);
     const path = PATH_BY_FIELD.get(head.field);
     if (!path) throw new Error(`event payload field ${head.field} is unknown`);
@@ -196,10 +197,7 @@ export class EventPublisher {
     if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.queued.push(r));
     this.inFlight++;
     try {
-      await js.publish(eventSubject(this.settings.subjectPrefix, path, key), bytes, {
-        msgID: head.eventId,
-        timeout: this.options.publishTimeoutMs ?? 2000,
-      });
+      await acks.publish(eventSubject(this.settings.subjectPrefix, path, key), bytes, head.eventId);
     } finally {
       this.inFlight--;
       this.queued.shift()?.();
@@ -212,5 +210,7 @@ export class EventPublisher {
     const nc = await Promise.race([this.connection, Promise.resolve(undefined)]);
     if (nc) await nc.drain().catch(() => undefined);
     else void this.connection.then((c) => c.close()).catch(() => undefined);
+    // After the drain, which waits for the acks still on their way.
+    this.acks?.close();
   }
 }

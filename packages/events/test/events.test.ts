@@ -23,6 +23,7 @@ import {
   MIN_DUPLICATE_WINDOW_MS,
   StreamMisfitError,
 } from '../src';
+import { AckedPublisher } from '../src/acked-publish';
 
 const quiet = { warn: () => undefined, info: () => undefined };
 
@@ -91,6 +92,49 @@ describe('@im-repo/events against the real NATS', function () {
       expect(opened).to.be.instanceOf(StreamMisfitError);
     } finally {
       await jsm.streams.delete(name);
+    }
+  });
+
+  it('acked publishes: stored once per msg id (a repeat is acked as a duplicate), refused at once where no stream listens, timed out where nothing answers', async () => {
+    // A stream of its own: the other tests read every message of the run's stream as an Event.
+    const jsm = await jetstreamManager(nc);
+    const stream = `A${events.stream}`;
+    await jsm.streams.add({ name: stream, subjects: [`a${events.prefix}.>`] });
+    const acks = new AckedPublisher(nc, 500);
+    try {
+      const subject = `a${events.prefix}.acked`;
+      await Promise.all([
+        acks.publish(subject, Buffer.from('one'), `acked-${events.prefix}-1`),
+        acks.publish(subject, Buffer.from('two'), `acked-${events.prefix}-2`),
+      ]);
+      // The same msg id again: acked (as a duplicate), not stored twice.
+      await acks.publish(subject, Buffer.from('one again'), `acked-${events.prefix}-1`);
+      expect((await jsm.streams.info(stream)).state.messages).to.equal(2);
+
+      // No stream takes this subject: the server answers 503 on the reply subject.
+      const started = Date.now();
+      const refused = await acks
+        .publish(`u${events.prefix}.nowhere`, Buffer.from('x'), 'nowhere-1')
+        .then(
+          () => undefined,
+          (err: Error) => err,
+        );
+      expect(refused?.message).to.match(/503/);
+      expect(Date.now() - started).to.be.below(500);
+
+      // A subscriber that never answers: the publish times out instead of hanging.
+      const silent = nc.subscribe(`s${events.prefix}.silent`);
+      const timedOut = await acks
+        .publish(`s${events.prefix}.silent`, Buffer.from('x'), 'silent-1')
+        .then(
+          () => undefined,
+          (err: Error) => err,
+        );
+      silent.unsubscribe();
+      expect(timedOut?.message).to.match(/no JetStream ack within 500 ms/);
+    } finally {
+      acks.close();
+      await jsm.streams.delete(stream).catch(() => undefined);
     }
   });
 
