@@ -64,10 +64,10 @@ export const DDL = [
      PRIMARY KEY (conversation_id, seq), UNIQUE KEY (server_msg_id), UNIQUE KEY (sender_id, client_msg_id)) ENGINE=InnoDB`,
 ];
 
-async function rawPool(dbName: string, connections: number) {
-  // No config file, as for the services the bench starts: the same MySQL they use.
+/** A mysql2 pool on the run's database (no config file, as for the services the bench starts). */
+export function mysqlPool(dbName: string, connections: number): mysql.Pool {
   const db = loadConfig('user', { file: '' }).db;
-  const pool = mysql.createPool({
+  return mysql.createPool({
     host: db.host,
     port: db.port,
     user: db.user,
@@ -75,8 +75,40 @@ async function rawPool(dbName: string, connections: number) {
     database: dbName,
     connectionLimit: connections,
   });
+}
+
+async function rawPool(dbName: string, connections: number) {
+  const pool = mysqlPool(dbName, connections);
   for (const ddl of DDL) await pool.query(ddl);
   return pool;
+}
+
+/**
+ * Takes counts.get(id) seqs per conversation from `table` (conversation_id, max_seq, updated_at)
+ * in the caller's transaction, as the message service's seq upsert does; returns each
+ * conversation's first new seq.
+ */
+export async function reserveSeqs(
+  conn: mysql.PoolConnection,
+  table: string,
+  counts: Map<string, number>,
+): Promise<Map<string, number>> {
+  const cids = [...counts.keys()].sort();
+  await conn.query(
+    `INSERT INTO ${table} (conversation_id, max_seq, updated_at) VALUES ${cids.map(() => '(?, ?, NOW(3))').join(',')}
+     ON DUPLICATE KEY UPDATE max_seq = max_seq + VALUES(max_seq), updated_at = VALUES(updated_at)`,
+    cids.flatMap((c) => [c, counts.get(c)]),
+  );
+  const [maxRows] = await conn.query<mysql.RowDataPacket[]>(
+    `SELECT conversation_id, max_seq FROM ${table} WHERE conversation_id IN (?)`,
+    [cids],
+  );
+  return new Map(
+    maxRows.map((r) => [
+      r.conversation_id as string,
+      Number(r.max_seq) - counts.get(r.conversation_id)! + 1,
+    ]),
+  );
 }
 
 let rawCounter = 0;
@@ -90,24 +122,9 @@ async function storeBatch(conn: mysql.PoolConnection, n: number, conversations: 
     byConversation.set(cid, (byConversation.get(cid) ?? 0) + 1);
     rows.push({ cid, sender: `r${k % conversations}`, client: `c${k}-${process.pid}` });
   }
-  const cids = [...byConversation.keys()].sort();
   await conn.beginTransaction();
   try {
-    await conn.query(
-      `INSERT INTO bench_seqs (conversation_id, max_seq, updated_at) VALUES ${cids.map(() => '(?, ?, NOW(3))').join(',')}
-       ON DUPLICATE KEY UPDATE max_seq = max_seq + VALUES(max_seq), updated_at = VALUES(updated_at)`,
-      cids.flatMap((c) => [c, byConversation.get(c)]),
-    );
-    const [maxRows] = await conn.query<mysql.RowDataPacket[]>(
-      'SELECT conversation_id, max_seq FROM bench_seqs WHERE conversation_id IN (?)',
-      [cids],
-    );
-    const next = new Map(
-      maxRows.map((r) => [
-        r.conversation_id as string,
-        Number(r.max_seq) - byConversation.get(r.conversation_id)! + 1,
-      ]),
-    );
+    const next = await reserveSeqs(conn, 'bench_seqs', byConversation);
     const values = rows.map((r) => {
       const seq = next.get(r.cid)!;
       next.set(r.cid, seq + 1);

@@ -14,23 +14,12 @@ import { ContentType, ConversationType, MessageStatus } from '@im-repo/proto/mes
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { loadClient } from '../clients';
+import { mysqlPool, reserveSeqs } from './baselines';
 import { pidListeningOn, type Watched } from '../proc-stats';
 import { fmt, mark, ratio, type BenchContext, type Result, type Scenario } from '../scenario';
 import { startFlags } from '../stack';
 
 const CONVERSATIONS = 200;
-
-async function rawPool(dbName: string, connections: number) {
-  const db = loadConfig('conversation', { file: '' }).db;
-  return mysql.createPool({
-    host: db.host,
-    port: db.port,
-    user: db.user,
-    password: db.password,
-    database: dbName,
-    connectionLimit: connections,
-  });
-}
 
 /** Starts floor-server.ts in `mode` with the services' node flags; resolves once it listens. */
 async function startFloorServer(
@@ -63,7 +52,7 @@ async function startFloorServer(
 
 /** The user's 200 rows (the service's table layout) and their seq keys in Redis. */
 async function seedList(ctx: BenchContext, prefix: string) {
-  const pool = await rawPool(ctx.stack.dbName, 1);
+  const pool = mysqlPool(ctx.stack.dbName, 1);
   await pool.query(`CREATE TABLE IF NOT EXISTS floor_uc (
       user_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
       conversation_id VARCHAR(140) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
@@ -319,26 +308,11 @@ async function sendCommit(pool: mysql.Pool) {
   });
   const counts = new Map<string, number>();
   for (const r of rows) counts.set(r.cid, (counts.get(r.cid) ?? 0) + 1);
-  const cids = [...counts.keys()].sort();
   const conn = await pool.getConnection();
   let outboxId: number;
   try {
     await conn.beginTransaction();
-    await conn.query(
-      `INSERT INTO floor_seqs (conversation_id, max_seq, updated_at) VALUES ${cids.map(() => '(?, ?, NOW(3))').join(',')}
-       ON DUPLICATE KEY UPDATE max_seq = max_seq + VALUES(max_seq), updated_at = VALUES(updated_at)`,
-      cids.flatMap((c) => [c, counts.get(c)]),
-    );
-    const [maxRows] = await conn.query<mysql.RowDataPacket[]>(
-      'SELECT conversation_id, max_seq FROM floor_seqs WHERE conversation_id IN (?)',
-      [cids],
-    );
-    const next = new Map(
-      maxRows.map((r) => [
-        r.conversation_id as string,
-        Number(r.max_seq) - counts.get(r.conversation_id)! + 1,
-      ]),
-    );
+    const next = await reserveSeqs(conn, 'floor_seqs', counts);
     const now = new Date();
     const values = rows.map((r) => {
       const seq = next.get(r.cid)!;
@@ -393,7 +367,7 @@ export const sendFloorSql: Scenario = {
   services: [],
   needs: ['ceiling'],
   async prepare(ctx) {
-    const pool = await rawPool(ctx.stack.dbName, 3);
+    const pool = mysqlPool(ctx.stack.dbName, 3);
     for (const ddl of SEND_DDL) await pool.query(ddl);
     return { op: () => sendCommit(pool), cleanup: () => pool.end() };
   },

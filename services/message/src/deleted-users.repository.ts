@@ -1,17 +1,9 @@
 import { execute, select, withTransaction, type Sequelize } from '@im-repo/db';
+import type { MessageRow } from './message.repository';
 import { MessageStatus, type ConversationKind, type MessageRecord } from './message.types';
 
-interface SentRow {
-  conversation_id: string;
-  seq: number;
-  server_msg_id: string;
-  client_msg_id: Buffer;
-  conversation_type: number;
-  sender_id: string;
-  recipient_id: string;
-  content_type: number;
-  sent_at: Date;
-}
+/** What the erasure reads of a message: the row without its content and status. */
+type SentRow = Omit<MessageRow, 'content' | 'status'>;
 
 /** The message_deleted_users table, and the erasure of a deleted user's messages. No gRPC types. */
 export class DeletedUsersRepository {

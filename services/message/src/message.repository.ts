@@ -21,7 +21,8 @@ import {
   type SendInput,
 } from './message.types';
 
-interface MessageRow {
+/** A messages row as the driver returns it. */
+export interface MessageRow {
   conversation_id: string;
   seq: number;
   server_msg_id: string;
