@@ -1,5 +1,6 @@
 import { select, type Sequelize, type Transaction } from '@im-repo/db';
 import type { Registry } from 'prom-client';
+import { DrainLoop, FOLLOW_UP_MS, type DrainStep } from './drain-loop';
 import { dropOutboxMetrics, outboxMetrics, type DeliveryCounter } from './outbox.metrics';
 import { byKey, keyId, OutboxStore } from './outbox.store';
 import type {
@@ -55,13 +56,6 @@ export interface EnqueueOptions {
 }
 
 const NOTHING: Enqueued = { rows: [], inline: [] };
-/**
- * How soon the drainer runs after an inline delivery left rows due behind another replica's
- * older row of their key, and how far a claim pushes such rows back: the older row is usually
- * out within milliseconds, and waiting a whole drain interval made every event of a busy
- * conversation written by two replicas seconds late.
- */
-const FOLLOW_UP_MS = 25;
 const quiet: OutboxLogger = { warn: () => undefined };
 
 /** The database's clock now, in the caller's transaction (e.g. an event's commit time). */
@@ -92,12 +86,8 @@ export class Outbox {
   private readonly delivered = new Set<number>();
   private toRemove: number[] = [];
   private removing: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private timerDue = 0;
-  private draining: Promise<unknown> | undefined;
-  /** A follow-up was asked for while a drain ran: run again right after it. */
-  private followUp = false;
-  private stopped = true;
+  /** The drain loop of each topic, built once the topics are registered. */
+  private loops: Map<string, DrainLoop> | undefined;
 
   constructor(private readonly options: OutboxOptions) {
     this.store = new OutboxStore(options.db, options.table);
@@ -115,6 +105,7 @@ export class Outbox {
   /** Who delivers a topic's rows. Register every topic before start() and enqueue(). */
   register(topic: string, handler: OutboxHandler, options: TopicOptions = {}): void {
     if (this.topics.has(topic)) throw new Error(`outbox topic ${topic} is registered twice`);
+    if (this.loops) throw new Error(`outbox topic ${topic} is registered after the drainer ran`);
     const drainSoon = options.drainSoon ?? false;
     this.topics.set(topic, {
       handler,
@@ -166,8 +157,8 @@ export class Outbox {
    * never past another replica's (those rows are left due for the drainer, which keeps order).
    */
   async deliver(...batches: Enqueued[]): Promise<void> {
-    if (batches.some((b) => b.rows.some((r) => this.topics.get(r.topic)?.drainSoon)))
-      this.drainSoon();
+    const soon = batches.flatMap((b) => b.rows.filter((r) => this.topics.get(r.topic)?.drainSoon));
+    if (soon.length > 0) this.wake(soon);
     // Several enqueues (of one caller's commits) go as one batch: one handler call per topic.
     const rows = batches.flatMap((b) => b.rows.filter((_, i) => b.inline[i]));
     if (rows.length === 0) return;
@@ -204,7 +195,7 @@ export class Outbox {
     if (waiting.length > 0) {
       this.count(waiting, 'inline', 'waiting');
       await this.store.makeDue(waiting.map((r) => r.id));
-      this.drainSoon();
+      this.wake(waiting);
     }
     await this.handle(ready, 'inline');
   }
@@ -313,16 +304,12 @@ export class Outbox {
 
   /** Starts the drainer (every replica runs one; claims never overlap). */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.schedule();
+    for (const loop of this.drainLoops()) loop.start();
   }
 
-  /** Stops the drainer; waits for a drain and the pending deletes. */
+  /** Stops the drainer; waits for its drains, the inline deliveries and the pending deletes. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.draining;
+    await Promise.all([...this.drainLoops()].map((loop) => loop.stop()));
     await Promise.all([...this.tails.values()]);
     await this.removing;
     dropOutboxMetrics(this.options.registry, this.store);
@@ -330,52 +317,54 @@ export class Outbox {
 
   /** Claims and delivers due rows until none are left; returns how many were delivered. */
   async drainOnce(): Promise<number> {
-    let delivered = 0;
-    for (;;) {
-      // Our own delivered rows whose delete has not run yet block nothing of ours.
-      const { claimed, waiting } = await this.store.claim(
-        this.batchSize,
-        this.options.leaseMs,
-        Math.min(FOLLOW_UP_MS, this.options.intervalMs),
-        this.delivered,
-        [...this.topics.keys()],
-      );
-      // Rows left waiting behind another replica's: look again as soon as they are due.
-      if (waiting > 0) this.followUp = true;
-      if (claimed.length === 0) return delivered;
-      delivered += await this.handle(claimed, 'outbox');
-      // Failed rows are rescheduled into the future, so this ends once nothing due is left.
-      if (this.stopped) return delivered;
+    const counts = await Promise.all([...this.drainLoops()].map((loop) => loop.drainOnce()));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * One loop for the drainSoon topics and one for the others: the batch rows of a drainSoon
+   * topic (events) must not wait behind a claim whose handler waits on a dead peer.
+   */
+  private drainLoops(): Set<DrainLoop> {
+    if (!this.loops) {
+      const loops = new Map<string, DrainLoop>();
+      const groups = [
+        [...this.topics].filter(([, t]) => t.drainSoon).map(([name]) => name),
+        [...this.topics].filter(([, t]) => !t.drainSoon).map(([name]) => name),
+      ];
+      for (const names of groups.filter((g) => g.length > 0)) {
+        const loop = new DrainLoop(
+          () => this.drainStep(names),
+          this.options.intervalMs,
+          (err) =>
+            this.logger.warn('outbox drain failed', { table: this.table, error: err.message }),
+        );
+        for (const name of names) loops.set(name, loop);
+      }
+      this.loops = loops;
     }
+    return new Set(this.loops.values());
   }
 
-  private schedule(delayMs = this.options.intervalMs): void {
-    if (this.stopped) return;
-    clearTimeout(this.timer);
-    this.timerDue = Date.now() + delayMs;
-    this.timer = setTimeout(() => {
-      this.draining = this.drainOnce()
-        .catch((err: unknown) =>
-          this.logger.warn('outbox drain failed', {
-            table: this.table,
-            error: (err as Error).message,
-          }),
-        )
-        .finally(() => {
-          this.draining = undefined;
-          const again = this.followUp;
-          this.followUp = false;
-          this.schedule(again ? FOLLOW_UP_MS : this.options.intervalMs);
-        });
-    }, delayMs);
-    this.timer.unref();
+  /** One claim of the given topics' due rows, delivered. */
+  private async drainStep(topics: string[]): Promise<DrainStep> {
+    // Our own delivered rows whose delete has not run yet block nothing of ours.
+    const { claimed, waiting } = await this.store.claim(
+      this.batchSize,
+      this.options.leaseMs,
+      Math.min(FOLLOW_UP_MS, this.options.intervalMs),
+      this.delivered,
+      topics,
+    );
+    const delivered = claimed.length > 0 ? await this.handle(claimed, 'outbox') : 0;
+    return { claimed: claimed.length, delivered, waiting };
   }
 
-  /** Runs the drainer within FOLLOW_UP_MS instead of at its next interval. */
-  private drainSoon(): void {
-    if (this.stopped) return;
-    if (this.draining) this.followUp = true;
-    else if (this.timerDue - Date.now() > FOLLOW_UP_MS) this.schedule(FOLLOW_UP_MS);
+  /** Runs the drain loops of these rows' topics within FOLLOW_UP_MS. */
+  private wake(rows: readonly OutboxRow[]): void {
+    this.drainLoops();
+    const loops = new Set(rows.map((r) => this.loops!.get(r.topic)));
+    for (const loop of loops) loop?.wake();
   }
 
   /** Rows in the table, delivered-but-not-yet-deleted ones included. */

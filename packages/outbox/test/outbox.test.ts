@@ -296,6 +296,40 @@ describe('Outbox', () => {
     await waitFor(async () => (await count()) === 0, { what: 'the delivered rows deleted' });
   });
 
+  it("drainSoon rows go out while another topic's handler hangs on a dead peer (a drain loop per group)", async () => {
+    const a = outbox(0, { intervalMs: 20 });
+    let release!: () => void;
+    const hung = new Promise<void>((resolve) => (release = resolve));
+    let peerCalls = 0;
+    a.register(
+      'peer',
+      async () => {
+        peerCalls++;
+        await hung;
+      },
+      { inline: false },
+    );
+    const batches: string[] = [];
+    a.register(
+      'batch',
+      async (list) => {
+        batches.push(...list.map((x) => x.payload.toString()));
+      },
+      { drainSoon: true },
+    );
+    a.start();
+    // The peer's rows first, left to the drainer, whose claim then waits on the hung handler.
+    await enqueue(a, rows('peer', 'p', 2));
+    try {
+      await waitFor(async () => peerCalls > 0, { what: 'the peer handler called' });
+      for (let i = 0; i < 3; i++) await a.deliver(await enqueue(a, rows('batch', 'events', 1, i)));
+      await waitFor(async () => batches.length === 3, { timeoutMs: 2000, what: 'the batch rows' });
+      expect(batches).to.deep.equal(['events:0', 'events:1', 'events:2']);
+    } finally {
+      release();
+    }
+  });
+
   it("rows that wait behind another replica's pending row are claimed again within moments, not at the next interval", async () => {
     const delivered: string[] = [];
     const record: OutboxHandler = async (list) => {
