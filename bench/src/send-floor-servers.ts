@@ -1,10 +1,12 @@
-// The single-chat send path's floor on this design, run end to end with the cheapest code that
-// does its irreducible work: bare grpc-js servers and mysql2, no framework, metrics or checks.
+// The send path's floor on this design, run end to end with the cheapest code that does its
+// irreducible work: bare grpc-js servers and mysql2, no framework, metrics or checks (a group
+// send's permission check left out too).
 //   send <port> <recordAddress>   MessageService.SendMessage: commits of up to 21 messages (seq
 //                                 upsert + locking read, message insert, outbox row insert, and
 //                                 its delete after the hop), then RecordMessages per commit
-//   record <port>                 ConversationService.RecordMessages: activity rows and the two
-//                                 per-user rows of each single-chat message, one transaction
+//   record <port>                 ConversationService.RecordMessages: activity rows and the
+//                                 per-user rows (both users of a single chat, a group message's
+//                                 sender), one transaction
 // Both write the bench's own tables (created by the scenario) with the services' keys.
 // Env: DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_NAME.
 import {
@@ -45,7 +47,13 @@ function pool(connections: number) {
 const BATCH = 21;
 const COMMITS_IN_FLIGHT = 3;
 interface Pending {
-  req: { senderId: string; recipientId: string; clientMsgId: string; content: Buffer };
+  req: {
+    senderId: string;
+    conversationType: number;
+    recipientId: string;
+    clientMsgId: string;
+    content: Buffer;
+  };
   cb: Callback;
 }
 
@@ -58,12 +66,14 @@ if (mode === 'send') {
   const queue: Pending[] = [];
   let inFlight = 0;
   let outboxId = 0;
-  const cid = (a: string, b: string) => (a < b ? `si_${a}_${b}` : `si_${b}_${a}`);
+  const GROUP = 2;
+  const cid = ({ senderId: a, conversationType, recipientId: b }: Pending['req']) =>
+    conversationType === GROUP ? `sg_${b}` : a < b ? `si_${a}_${b}` : `si_${b}_${a}`;
 
   async function commit(batch: Pending[]) {
     const byConversation = new Map<string, number>();
     for (const p of batch) {
-      const c = cid(p.req.senderId, p.req.recipientId);
+      const c = cid(p.req);
       byConversation.set(c, (byConversation.get(c) ?? 0) + 1);
     }
     const ids = [...byConversation.keys()].sort();
@@ -88,7 +98,7 @@ if (mode === 'send') {
         ]),
       );
       const messages = batch.map((p) => {
-        const c = cid(p.req.senderId, p.req.recipientId);
+        const c = cid(p.req);
         const seq = next.get(c)!;
         next.set(c, seq + 1);
         return { p, c, seq, serverMsgId: `m${id}-${seq}-${c}`.slice(0, 32) };
@@ -109,7 +119,7 @@ if (mode === 'send') {
       );
       const records = messages.map((m) => ({
         conversationId: m.c,
-        conversationType: 1,
+        conversationType: m.p.req.conversationType,
         senderId: m.p.req.senderId,
         recipientId: m.p.req.recipientId,
         seq: m.seq,
@@ -126,7 +136,7 @@ if (mode === 'send') {
             serverMsgId: m.serverMsgId,
             clientMsgId: m.p.req.clientMsgId,
             conversationId: m.c,
-            conversationType: 1,
+            conversationType: m.p.req.conversationType,
             seq: m.seq,
             senderId: m.p.req.senderId,
             recipientId: m.p.req.recipientId,
@@ -171,6 +181,7 @@ if (mode === 'send') {
   const db = pool(2).promise();
   interface Rec {
     conversationId: string;
+    conversationType: number;
     senderId: string;
     recipientId: string;
     seq: number;
@@ -192,7 +203,8 @@ if (mode === 'send') {
           r.sentAt,
         ]);
         const k = `${r.recipientId}/${r.conversationId}`;
-        if (!users.has(k)) users.set(k, [r.recipientId, r.conversationId, r.senderId, 0, r.sentAt]);
+        if (r.conversationType !== 2 && !users.has(k))
+          users.set(k, [r.recipientId, r.conversationId, r.senderId, 0, r.sentAt]);
       }
       db.getConnection()
         .then(async (conn) => {

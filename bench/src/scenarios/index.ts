@@ -2,7 +2,7 @@ import type { Scenario } from '../scenario';
 import { ceiling, rawBatch, rawTxn } from './baselines';
 import { list } from './conversation';
 import { getUserFloor, listFloorDirect, listFloorHop, publishFloor, sendFloorSql } from './floors';
-import { sendFloor } from './send-floor';
+import { sendFloor, sendHotGroupFloor } from './send-floor';
 import { pull, send, sendEvents, sendGroupSize, sendHotGroup } from './message';
 import { batchStatus, heartbeat } from './presence';
 import { getUser } from './user';
@@ -14,6 +14,7 @@ export const SCENARIOS: Scenario[] = [
   rawBatch,
   sendFloorSql,
   sendFloor,
+  sendHotGroupFloor,
   listFloorHop,
   listFloorDirect,
   getUserFloor,

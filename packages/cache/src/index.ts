@@ -8,3 +8,5 @@ export type { RedisScript } from './script';
 export type { CacheResult } from './metrics';
 export { StampedBytesCache } from './stamped-bytes';
 export type { StampedBytesOptions } from './stamped-bytes';
+export { cacheErrorLog } from './error-log';
+export type { WarnLogger } from './error-log';

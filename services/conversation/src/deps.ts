@@ -1,5 +1,11 @@
 import { eventOutbox, EVENTS_TOPIC, openEvents } from '@im-repo/events';
-import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
+import {
+  cacheErrorLog,
+  createRedis,
+  pingRedis,
+  waitForRedis,
+  type RedisClient,
+} from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
 import {
@@ -48,8 +54,7 @@ export async function openConversationDeps({
   const cursors = new ListCursorStore(redis, {
     ttlSeconds: config.conversation.list_cursor_ttl_seconds,
     registry: metrics.registry,
-    onError: (err, op) =>
-      logger.warn('redis failed, list paged by keyset', { op, error: (err as Error).message }),
+    onError: cacheErrorLog(logger, 'redis failed, list paged by keyset'),
   });
   // conversation_outbox holds only change events: without them no outbox (and no drainer) runs.
   const events = await openEvents(config, 'conversation', logger, metrics.registry);

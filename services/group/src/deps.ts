@@ -1,4 +1,5 @@
 import {
+  cacheErrorLog,
   CacheAside,
   createRedis,
   pingRedis,
@@ -83,8 +84,7 @@ export async function openGroupDeps({ config, logger, metrics }: ServeContext): 
   const redis = createRedis(config.redis);
   redis.on('error', () => undefined); // failures surface per command and in health
   await waitForRedis(redis, 2000);
-  const onError = (err: unknown, op: string) =>
-    logger.warn('redis failed, served without it', { op, error: (err as Error).message });
+  const onError = cacheErrorLog(logger);
   const cacheOptions = {
     redis,
     ttlSeconds: config.cache.ttl_seconds,

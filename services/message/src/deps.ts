@@ -1,4 +1,10 @@
-import { createRedis, pingRedis, waitForRedis, type RedisClient } from '@im-repo/cache';
+import {
+  cacheErrorLog,
+  createRedis,
+  pingRedis,
+  waitForRedis,
+  type RedisClient,
+} from '@im-repo/cache';
 import type { Config } from '@im-repo/config';
 import { openDatabase, pingDatabase, type Sequelize } from '@im-repo/db';
 import { EVENT_BATCH_TOPIC, EVENTS_TOPIC, monotonicUlids, openEvents } from '@im-repo/events';
@@ -59,9 +65,7 @@ export async function openMessageDeps({
   const redis = createRedis(config.redis);
   redis.on('error', () => undefined); // failures surface per command and in health
   await waitForRedis(redis, 2000);
-  const onRedisError = rateLimited((op, error, suppressed) =>
-    logger.warn('redis failed, served without it', { op, error, suppressed }),
-  );
+  const onRedisError = cacheErrorLog(logger);
 
   const users = createPeerClient(config, 'user');
   const groups = createPeerClient(config, 'group');
@@ -160,24 +164,6 @@ export async function openMessageDeps({
       redis.disconnect();
       await sequelize.close();
     },
-  };
-}
-
-/**
- * At most one log line per op and second: during an outage every call fails over to MySQL, and
- * cache_requests_total already counts each one.
- */
-function rateLimited(log: (op: string, error: string, suppressed: number) => void) {
-  const last = new Map<string, { at: number; suppressed: number }>();
-  return (err: unknown, op: string) => {
-    const now = Date.now();
-    const seen = last.get(op);
-    if (seen && now - seen.at < 1000) {
-      seen.suppressed++;
-      return;
-    }
-    log(op, (err as Error).message, seen?.suppressed ?? 0);
-    last.set(op, { at: now, suppressed: 0 });
   };
 }
 

@@ -1,4 +1,5 @@
 import {
+  cacheErrorLog,
   CacheAside,
   StampedBytesCache,
   createRedis,
@@ -63,8 +64,7 @@ export async function openUserDeps({ config, logger, metrics }: ServeContext): P
   const redis = createRedis(config.redis);
   redis.on('error', () => undefined); // failures surface per command and in health
   await waitForRedis(redis, 2000);
-  const onRedisError = (err: unknown, op = 'redis') =>
-    logger.warn('redis failed, served without it', { op, error: (err as Error).message });
+  const onRedisError = cacheErrorLog(logger);
   const cache = new CacheAside<UserRecord>({
     redis,
     name: 'user',
