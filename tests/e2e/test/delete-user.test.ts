@@ -1,4 +1,3 @@
-import type { Config, DeepPartial } from '@im-repo/config';
 import { groupConversationId, singleConversationId } from '@im-repo/proto';
 import { GroupRole, GroupStatus } from '@im-repo/proto/group';
 import {
@@ -10,16 +9,14 @@ import {
 import { Platform, type UserStatus } from '@im-repo/proto/presence';
 import {
   createTestEnvironment,
-  createTestEvents,
   expectGrpcError,
   GrpcStatus,
   TEST_CLIENT_TIMEOUT_MS,
   waitFor,
   type TestEnvironment,
-  type TestEvents,
 } from '@im-repo/testing';
 import { expect } from 'chai';
-import { Stack } from './stack';
+import { eventsSuite, Stack } from './stack';
 
 const SINGLE = ConversationType.CONVERSATION_TYPE_SINGLE;
 const GROUP = ConversationType.CONVERSATION_TYPE_GROUP;
@@ -83,23 +80,9 @@ function helpers(stack: () => Stack) {
 
 describe('DeleteUser (all five services, real MariaDB, Redis and NATS)', function () {
   this.timeout(120_000);
-  let env: TestEnvironment;
-  let events: TestEvents;
-  let stack: Stack;
-  const h = helpers(() => stack);
+  const suite = eventsSuite('e2e-delete');
+  const h = helpers(() => suite.stack);
   const { c } = h;
-
-  before(async () => {
-    env = await createTestEnvironment('e2e-delete');
-    events = await createTestEvents();
-    const on: DeepPartial<Config> = { events: events.settings };
-    stack = await Stack.start(env, { user: on, group: on, message: on, conversation: on });
-  });
-  after(async () => {
-    await stack?.stop();
-    await events?.teardown();
-    await env?.teardown();
-  });
 
   it('validates: a malformed id is INVALID_ARGUMENT; an unknown or deleted user NOT_FOUND', async () => {
     await expectGrpcError(
@@ -340,12 +323,14 @@ describe('DeleteUser (all five services, real MariaDB, Redis and NATS)', functio
     await c().user.deleteUser({ userId: a });
     await waitFor(
       async () =>
-        (await events.read()).some((e) => e.subject === `${events.prefix}.group.dismissed.${g2}`),
+        (await suite.events.read()).some(
+          (e) => e.subject === `${suite.events.prefix}.group.dismissed.${g2}`,
+        ),
       { timeoutMs: FOLLOW_UP_MS, what: 'the dismissal of the emptied group' },
     );
     // Let anything extra (a duplicate) arrive before counting.
     await new Promise((r) => setTimeout(r, 1500));
-    const all = await events.read();
+    const all = await suite.events.read();
     const of = (key: string) =>
       all.filter((e) => e.subject.endsWith(`.${key}`)).map((e) => e.event.payload!);
     const userEvents = of(a);
@@ -382,7 +367,7 @@ describe('DeleteUser (all five services, real MariaDB, Redis and NATS)', functio
     await c().presence.forgetUser({ userId: a });
     await c().message.forgetUser({ userId: a, eraseContent: false });
     await new Promise((r) => setTimeout(r, 1500));
-    expect((await events.read()).length).to.equal(all.length);
+    expect((await suite.events.read()).length).to.equal(all.length);
     expect((await c().group.getGroup({ groupId: g1 })).group).to.deep.include({
       ownerId: b,
       memberCount: 1,
@@ -392,7 +377,7 @@ describe('DeleteUser (all five services, real MariaDB, Redis and NATS)', functio
   it("the message service's known-users cache: a second replica refuses a deleted user at once", async () => {
     const a = await h.register('a');
     const b = await h.register('b');
-    const replica = await stack.startReplica('message');
+    const replica = await suite.stack.startReplica('message');
     const second = createMessageServiceClient(replica.address, {
       timeoutMs: TEST_CLIENT_TIMEOUT_MS,
     });
@@ -424,7 +409,7 @@ describe('DeleteUser (all five services, real MariaDB, Redis and NATS)', functio
   it('a replica whose Redis is down refuses a deleted user too (the check is on MySQL)', async () => {
     const a = await h.register('a');
     const b = await h.register('b');
-    const replica = await stack.startReplica('message', (config) => ({
+    const replica = await suite.stack.startReplica('message', (config) => ({
       ...config,
       redis: { ...config.redis, port: 1, command_timeout_ms: 200 },
     }));
@@ -455,12 +440,12 @@ describe('DeleteUser (all five services, real MariaDB, Redis and NATS)', functio
     const b = await h.register('b');
     const g = await h.groupOf(b, [a]);
     await h.send(a, GROUP, g, 'hi');
-    await stack.stopService('group');
+    await suite.stack.stopService('group');
     try {
       await c().user.deleteUser({ userId: a });
       await expectGrpcError(h.send(a, GROUP, g, 'again'), GrpcStatus.NOT_FOUND, 'USER_NOT_FOUND');
     } finally {
-      await stack.startService('group');
+      await suite.stack.startService('group');
     }
     await waitFor(async () => !(await h.memberIds(g)).includes(a), {
       timeoutMs: FOLLOW_UP_MS,
@@ -473,16 +458,16 @@ describe('DeleteUser (all five services, real MariaDB, Redis and NATS)', functio
     const b = await h.register('b');
     const g = await h.groupOf(a, [b]);
     await h.send(a, SINGLE, b, 'hi');
-    await stack.stopService('group');
-    await stack.stopService('conversation');
+    await suite.stack.stopService('group');
+    await suite.stack.stopService('conversation');
     try {
       await c().user.deleteUser({ userId: a });
       await expectGrpcError(c().user.getUser({ userId: a }), GrpcStatus.NOT_FOUND);
       // Longer than one retry backoff: the rows wait in the outbox.
       await new Promise((r) => setTimeout(r, 2500));
     } finally {
-      await stack.startService('conversation');
-      await stack.startService('group');
+      await suite.stack.startService('conversation');
+      await suite.stack.startService('group');
     }
     await waitFor(
       async () => {

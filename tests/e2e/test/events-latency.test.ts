@@ -1,13 +1,6 @@
-import type { Config, DeepPartial } from '@im-repo/config';
 import { ContentType, ConversationType, createMessageServiceClient } from '@im-repo/proto/message';
-import {
-  createTestEnvironment,
-  createTestEvents,
-  type TestEnvironment,
-  type TestEvents,
-} from '@im-repo/testing';
 import { expect } from 'chai';
-import { Stack } from './stack';
+import { eventsSuite } from './stack';
 
 /** The contract's figure is 1 s (p99 under load); a test bound is at least 10 times looser. */
 const BOUND_MS = 10_000;
@@ -22,35 +15,22 @@ const percentile = (sorted: number[], p: number) =>
 // rows of one conversation then wait for each other to keep the order).
 describe('change events: in the stream within the bound of the call returning (two message replicas under load)', function () {
   this.timeout(180_000);
-  let env: TestEnvironment;
-  let events: TestEvents;
-  let stack: Stack;
   const run = Date.now().toString(36);
 
-  before(async () => {
-    env = await createTestEnvironment('e2e-events-latency');
-    events = await createTestEvents();
-    const on: DeepPartial<Config> = { events: events.settings };
-    stack = await Stack.start(env, { user: on, group: on, message: on, conversation: on });
-  });
-  after(async () => {
-    await stack?.stop();
-    await events?.teardown();
-    await env?.teardown();
-  });
+  const suite = eventsSuite('e2e-events-latency');
 
   it('every message.created reaches the stream within 10 s of its SendMessage returning', async () => {
-    const replica = await stack.startReplica('message');
+    const replica = await suite.stack.startReplica('message');
     const second = createMessageServiceClient(replica.address, { timeoutMs: 60_000 });
     try {
-      const users = await stack.registerUsers([0, 1, 2, 3].map((i) => `lat-${run}-${i}`));
-      const from = (await events.read()).length;
+      const users = await suite.stack.registerUsers([0, 1, 2, 3].map((i) => `lat-${run}-${i}`));
+      const from = (await suite.events.read()).length;
       /** sender|client_msg_id -> when its SendMessage returned. */
       const returned = new Map<string, number>();
       await Promise.all(
         Array.from({ length: WORKERS }, async (_, w) => {
           // Workers alternate replicas; three conversations, so both replicas write each one.
-          const client = w % 2 === 0 ? stack.clients.message : second;
+          const client = w % 2 === 0 ? suite.stack.clients.message : second;
           const sender = users[w % 3]!;
           const recipient = users[3]!;
           for (let i = 0; i < SENDS_PER_WORKER; i++) {
@@ -68,7 +48,7 @@ describe('change events: in the stream within the bound of the call returning (t
         }),
       );
       const total = WORKERS * SENDS_PER_WORKER;
-      const stored = (await events.waitFor(from + total, 60_000)).slice(from);
+      const stored = (await suite.events.waitFor(from + total, 60_000)).slice(from);
       const lags: number[] = [];
       for (const e of stored) {
         if (e.event.payload?.$case !== 'messageCreated') continue;

@@ -1,17 +1,10 @@
-import type { DeepPartial, Config } from '@im-repo/config';
 import { groupConversationId, singleConversationId } from '@im-repo/proto';
 import type { Event } from '@im-repo/proto/events';
 import { GroupRole } from '@im-repo/proto/group';
 import { ContentType, ConversationType } from '@im-repo/proto/message';
-import {
-  createTestEnvironment,
-  createTestEvents,
-  type StoredEvent,
-  type TestEnvironment,
-  type TestEvents,
-} from '@im-repo/testing';
+import type { StoredEvent } from '@im-repo/testing';
 import { expect } from 'chai';
-import { Stack } from './stack';
+import { eventsSuite } from './stack';
 
 const SINGLE = ConversationType.CONVERSATION_TYPE_SINGLE;
 const GROUP = ConversationType.CONVERSATION_TYPE_GROUP;
@@ -23,25 +16,12 @@ const kinds = (events: StoredEvent[], prefix: string) =>
 
 describe('change events on NATS JetStream (real NATS, the run’s own prefix and stream)', function () {
   this.timeout(120_000);
-  let env: TestEnvironment;
-  let events: TestEvents;
-  let stack: Stack;
   let n = 0;
   const run = Date.now().toString(36);
 
-  before(async () => {
-    env = await createTestEnvironment('e2e-events');
-    events = await createTestEvents();
-    const on: DeepPartial<Config> = { events: events.settings };
-    stack = await Stack.start(env, { user: on, group: on, message: on, conversation: on });
-  });
-  after(async () => {
-    await stack?.stop();
-    await events?.teardown();
-    await env?.teardown();
-  });
+  const suite = eventsSuite('e2e-events');
 
-  const c = () => stack.clients;
+  const c = () => suite.stack.clients;
   const register = async (label: string) => {
     const userId = `${label}-${run}-${n++}`;
     const { user } = await c().user.register({
@@ -70,19 +50,19 @@ describe('change events on NATS JetStream (real NATS, the run’s own prefix and
 
   /** Waits for exactly `count` new events after `from`, and for no more to arrive. */
   async function settle(from: number, count: number): Promise<StoredEvent[]> {
-    const all = await events.waitFor(from + count, 30_000);
+    const all = await suite.events.waitFor(from + count, 30_000);
     // Anything extra (a no-op that emitted, a duplicate) would land within this pause.
     await new Promise((r) => setTimeout(r, 1500));
-    const after = await events.read();
-    expect(kinds(after.slice(from), events.prefix)).to.deep.equal(
-      kinds(all.slice(from, from + count), events.prefix),
+    const after = await suite.events.read();
+    expect(kinds(after.slice(from), suite.events.prefix)).to.deep.equal(
+      kinds(all.slice(from, from + count), suite.events.prefix),
     );
     expect(after.length).to.equal(from + count);
     return after.slice(from);
   }
 
   it('every rpc of the table emits exactly its event, with the exact payload; no-ops emit nothing', async () => {
-    const p = events.prefix;
+    const p = suite.events.prefix;
     const a = await register('a');
     const b = await register('b');
     const d = await register('d');
@@ -298,12 +278,12 @@ describe('change events on NATS JetStream (real NATS, the run’s own prefix and
   });
 
   it('two message replicas under concurrent load: every send once, each conversation’s message.created seqs gapless and in order', async () => {
-    const replica = await stack.startReplica('message');
+    const replica = await suite.stack.startReplica('message');
     const { createMessageServiceClient } = await import('@im-repo/proto/message');
     const second = createMessageServiceClient(replica.address, { timeoutMs: 60_000 });
     try {
       const users = await Promise.all([0, 1, 2].map(() => register('load')));
-      const from = (await events.read()).length;
+      const from = (await suite.events.read()).length;
       const pairs = [
         [users[0]!, users[1]!],
         [users[1]!, users[2]!],
@@ -330,7 +310,7 @@ describe('change events on NATS JetStream (real NATS, the run’s own prefix and
       for (const [s, r] of pairs) {
         const cid = singleConversationId(s!.userId, r!.userId);
         const seqs = got
-          .filter((x) => x.subject === `${events.prefix}.message.created.${cid}`)
+          .filter((x) => x.subject === `${suite.events.prefix}.message.created.${cid}`)
           .map(
             (x) =>
               (x.event.payload as Extract<Event['payload'], { $case: 'messageCreated' }>).value

@@ -3,16 +3,14 @@ import type { Conversation } from '@im-repo/proto/conversation';
 import { ContentType, ConversationType, type Message } from '@im-repo/proto/message';
 import {
   createTestEnvironment,
-  createTestEvents,
   decodeGrpcError,
   GrpcStatus,
   waitFor,
   type StoredEvent,
   type TestEnvironment,
-  type TestEvents,
 } from '@im-repo/testing';
 import { expect } from 'chai';
-import { Stack, type Overrides } from './stack';
+import { eventsSuite, Stack } from './stack';
 
 const SINGLE = ConversationType.CONVERSATION_TYPE_SINGLE;
 /** The retention window of the retention suite; expiry comes within 10 s, asserted 10x looser. */
@@ -260,41 +258,27 @@ describe('retention through the real services (MESSAGE_RETENTION_SECONDS=2)', fu
 
 describe('conversation.cleared on NATS JetStream (the run’s own prefix and stream)', function () {
   this.timeout(120_000);
-  let env: TestEnvironment;
-  let events: TestEvents;
-  let stack: Stack;
-  const h = helpers(() => stack);
-
-  before(async () => {
-    env = await createTestEnvironment('e2e-clear-events');
-    events = await createTestEvents();
-    // Events from the message service only: message.created and conversation.cleared.
-    const overrides: Overrides = { message: { events: events.settings } };
-    stack = await Stack.start(env, overrides);
-  });
-  after(async () => {
-    await stack?.stop();
-    await events?.teardown();
-    await env?.teardown();
-  });
+  // Events from the message service only: message.created and conversation.cleared.
+  const suite = eventsSuite('e2e-clear-events', ['message']);
+  const h = helpers(() => suite.stack);
 
   /** Waits for exactly `count` new events after `from`, and for no more to arrive. */
   async function settle(from: number, count: number): Promise<StoredEvent[]> {
-    await events.waitFor(from + count, 30_000);
+    await suite.events.waitFor(from + count, 30_000);
     await new Promise((r) => setTimeout(r, 1500));
-    const all = await events.read();
+    const all = await suite.events.read();
     expect(all.length).to.equal(from + count);
     return all.slice(from);
   }
 
   it('only a clear that moved the floor emits, keyed by the user, with the exact payload', async () => {
-    const p = events.prefix;
+    const p = suite.events.prefix;
     const a = await h.register('ea');
     const b = await h.register('eb');
     const cid = singleConversationId(a, b);
     // Nothing to clear yet: the floor stays 0, nothing is emitted.
     expect(
-      await stack.clients.message.clearHistory({ userId: a, conversationId: cid }),
+      await suite.stack.clients.message.clearHistory({ userId: a, conversationId: cid }),
     ).to.deep.equal({
       clearedSeq: 0,
     });
@@ -302,9 +286,9 @@ describe('conversation.cleared on NATS JetStream (the run’s own prefix and str
     await h.send(b, a);
     let seen = (await settle(0, 2)).length;
 
-    await stack.clients.message.clearHistory({ userId: a, conversationId: cid });
+    await suite.stack.clients.message.clearHistory({ userId: a, conversationId: cid });
     // A repeat that leaves the floor where it was emits nothing.
-    await stack.clients.message.clearHistory({ userId: a, conversationId: cid });
+    await suite.stack.clients.message.clearHistory({ userId: a, conversationId: cid });
     const [cleared] = await settle(seen, 1);
     seen += 1;
     expect(cleared!.subject).to.equal(`${p}.conversation.cleared.${a}`);
@@ -316,7 +300,7 @@ describe('conversation.cleared on NATS JetStream (the run’s own prefix and str
     expect(cleared!.event.occurredAt).to.be.instanceOf(Date);
 
     await h.send(b, a);
-    await stack.clients.message.clearHistory({ userId: b, conversationId: cid });
+    await suite.stack.clients.message.clearHistory({ userId: b, conversationId: cid });
     const got = await settle(seen, 2);
     expect(got.map((e) => e.subject)).to.deep.equal([
       `${p}.message.created.${cid}`,

@@ -13,11 +13,14 @@ import { createPresenceServiceClient } from '@im-repo/proto/presence';
 import { createUserServiceClient } from '@im-repo/proto/user';
 import { createServeContext, type GrpcServer, type ServeContext } from '@im-repo/server-kit';
 import {
+  createTestEnvironment,
+  createTestEvents,
   freePort,
   startInProcess,
   TEST_CLIENT_TIMEOUT_MS,
   type InProcess,
   type TestEnvironment,
+  type TestEvents,
 } from '@im-repo/testing';
 import { openUserDeps, createServer as createUserServer } from '@im-repo/user-service';
 
@@ -39,6 +42,30 @@ const STARTERS: Record<ServiceName, ReturnType<typeof starter>> = {
 };
 
 export type Overrides = Partial<Record<ServiceName, DeepPartial<Config>>>;
+
+/** The services that write change events. */
+const EVENT_WRITERS: ServiceName[] = ['user', 'group', 'message', 'conversation'];
+
+/**
+ * A suite's stack with change events on, on the run's own NATS prefix and stream: started in
+ * the suite's before() hook in an environment of its own, stopped with the stream in after().
+ * `writers`: the services whose events are on (default every writer).
+ */
+export function eventsSuite(name: string, writers: ServiceName[] = EVENT_WRITERS) {
+  const suite = {} as { env: TestEnvironment; events: TestEvents; stack: Stack };
+  before(async () => {
+    suite.env = await createTestEnvironment(name);
+    suite.events = await createTestEvents();
+    const on: DeepPartial<Config> = { events: suite.events.settings };
+    suite.stack = await Stack.start(suite.env, Object.fromEntries(writers.map((s) => [s, on])));
+  });
+  after(async () => {
+    await suite.stack?.stop();
+    await suite.events?.teardown();
+    await suite.env?.teardown();
+  });
+  return suite;
+}
 
 /** All five services wired to each other through config.peers, as in production. */
 export class Stack {
