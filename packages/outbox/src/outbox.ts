@@ -321,11 +321,15 @@ export class Outbox {
     return counts.reduce((a, b) => a + b, 0);
   }
 
+  private drainLoops(): Set<DrainLoop> {
+    return new Set(this.loopsByTopic().values());
+  }
+
   /**
    * One loop for the drainSoon topics and one for the others: the batch rows of a drainSoon
    * topic (events) must not wait behind a claim whose handler waits on a dead peer.
    */
-  private drainLoops(): Set<DrainLoop> {
+  private loopsByTopic(): Map<string, DrainLoop> {
     if (!this.loops) {
       const loops = new Map<string, DrainLoop>();
       const groups = [
@@ -343,7 +347,7 @@ export class Outbox {
       }
       this.loops = loops;
     }
-    return new Set(this.loops.values());
+    return this.loops;
   }
 
   /** One claim of the given topics' due rows, delivered. */
@@ -362,9 +366,9 @@ export class Outbox {
 
   /** Runs the drain loops of these rows' topics within FOLLOW_UP_MS. */
   private wake(rows: readonly OutboxRow[]): void {
-    this.drainLoops();
-    const loops = new Set(rows.map((r) => this.loops!.get(r.topic)));
-    for (const loop of loops) loop?.wake();
+    const loops = this.loopsByTopic();
+    // Waking a loop twice is as once.
+    for (const row of rows) loops.get(row.topic)?.wake();
   }
 
   /** Rows in the table, delivered-but-not-yet-deleted ones included. */
