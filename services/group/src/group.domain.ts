@@ -445,6 +445,34 @@ export class GroupDomain {
       this.cachedGroup(groupId),
       this.cachedMember(groupId, userId),
     ]);
+    return this.sendRole(groupId, group, member, userId);
+  }
+
+  /**
+   * checkSendPermission for several users of one group, the group read once: per user, in
+   * order, the role or the error checkSendPermission would have thrown.
+   */
+  async checkSendPermissions(groupId: string, userIds: string[]): Promise<(Role | AppError)[]> {
+    const [group, members] = await Promise.all([
+      this.cachedGroup(groupId),
+      Promise.all(userIds.map((userId) => this.cachedMember(groupId, userId))),
+    ]);
+    return userIds.map((userId, i) => {
+      try {
+        return this.sendRole(groupId, group, members[i]!, userId);
+      } catch (err) {
+        if (err instanceof AppError) return err;
+        throw err;
+      }
+    });
+  }
+
+  private sendRole(
+    groupId: string,
+    group: GroupRecord | null,
+    member: MemberRecord | null,
+    userId: string,
+  ): Role {
     const active = assertActive(groupId, group);
     // Sending is the member's own act, so this is PERMISSION_DENIED, not a NOT_FOUND target.
     if (!member) throw operatorNotMember(userId);

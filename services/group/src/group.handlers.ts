@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '@im-repo/errors';
+import { AppError, InvalidArgumentError } from '@im-repo/errors';
 import { ID_PATTERN } from '@im-repo/proto';
 import { Group, GroupMember, GroupRole, type GroupServiceService } from '@im-repo/proto/group';
 import { itemsThatFit, type ServiceHandlers, validate } from '@im-repo/server-kit';
@@ -19,6 +19,8 @@ const notice = (value: string) => validate.text('notice', value, 0, 2048);
 /** A list of ids, each valid; no length cap here: the member cap (GROUP_FULL) bounds it. */
 /** Id lists of group rpcs (API.md v1.1 Edges), counted as sent, before duplicates collapse. */
 export const MAX_IDS_PER_CALL = 500;
+/** Users per CheckSendPermissions call (the message service sends at most this many). */
+export const MAX_SEND_CHECKS = 256;
 
 function ids(field: string, values: string[], min: number): string[] {
   return validate.idList(field, values, MAX_IDS_PER_CALL, min);
@@ -223,6 +225,25 @@ export function createGroupHandlers(
       const groupId = validate.id('group_id', req.groupId);
       const userId = validate.id('user_id', req.userId);
       return { role: ROLE_TO_PROTO[await domain.checkSendPermission(groupId, userId)] };
+    },
+
+    async checkSendPermissions(req) {
+      const groupId = validate.id('group_id', req.groupId);
+      const userIds = validate.idList('user_ids', req.userIds, MAX_SEND_CHECKS, 1);
+      const verdicts = await domain.checkSendPermissions(groupId, userIds);
+      return {
+        results: userIds.map((userId, i) => {
+          const v = verdicts[i]!;
+          if (!(v instanceof AppError)) return { userId, role: ROLE_TO_PROTO[v] };
+          const refusal = {
+            code: v.code,
+            reason: v.reason,
+            message: v.message,
+            metadata: v.metadata,
+          };
+          return { userId, role: GroupRole.GROUP_ROLE_UNSPECIFIED, refusal };
+        }),
+      };
     },
   };
 }

@@ -18,6 +18,6 @@ export function createServer(deps: GroupDeps): GrpcServer {
     translators: [translateDbError],
     ...configuredServerOptions(deps.config),
     // Called only by peers (API.md "Internal rpcs"); add every internal rpc here.
-    internalRpcs: ['checkSendPermission', 'forgetUser'],
+    internalRpcs: ['checkSendPermission', 'checkSendPermissions', 'forgetUser'],
   });
 }

@@ -1,6 +1,12 @@
 import { expect } from 'chai';
 import { GroupRole, GroupStatus } from '@im-repo/proto/group';
-import { expectGrpcError, GrpcStatus, waitFor, type TestEnvironment } from '@im-repo/testing';
+import {
+  decodeGrpcError,
+  expectGrpcError,
+  GrpcStatus,
+  waitFor,
+  type TestEnvironment,
+} from '@im-repo/testing';
 import { castGroup } from './fixtures';
 import {
   useGroupSuite,
@@ -519,6 +525,89 @@ describe('GroupService: groups and their lifecycle', () => {
       });
       expect(open!.allMuted).to.equal(false);
       expect(await check(c.member)).to.equal(GroupRole.GROUP_ROLE_MEMBER);
+    });
+
+    it('CheckSendPermissions answers each user, in order, exactly as CheckSendPermission would', async () => {
+      const c = await castGroup(svc, peers);
+      await svc.client.muteMember({
+        operatorId: c.owner,
+        groupId: c.groupId,
+        userId: c.admin,
+        durationSeconds: 600,
+      });
+      const single = async (groupId: string, userId: string) =>
+        svc.client.checkSendPermission({ groupId, userId }).then(
+          ({ role }) => ({ userId, role, refusal: undefined }),
+          (err: unknown) => {
+            const e = decodeGrpcError(err);
+            const refusal = {
+              code: e.code,
+              reason: e.reason,
+              message: e.message,
+              metadata: e.metadata,
+            };
+            return { userId, role: GroupRole.GROUP_ROLE_UNSPECIFIED, refusal };
+          },
+        );
+      const users = [c.owner, c.admin, c.member, c.outsider, 'not-a-user', c.member];
+      const { results } = await svc.client.checkSendPermissions({
+        groupId: c.groupId,
+        userIds: users,
+      });
+      expect(results).to.deep.equal(await Promise.all(users.map((u) => single(c.groupId, u))));
+      expect(results.map((r) => r.refusal?.reason ?? r.role)).to.deep.equal([
+        GroupRole.GROUP_ROLE_OWNER,
+        'MEMBER_MUTED',
+        GroupRole.GROUP_ROLE_MEMBER,
+        'NOT_GROUP_MEMBER',
+        'NOT_GROUP_MEMBER',
+        GroupRole.GROUP_ROLE_MEMBER,
+      ]);
+      // all_muted and a dismissed or unknown group, likewise.
+      await svc.client.setGroupMuted({ operatorId: c.owner, groupId: c.groupId, muted: true });
+      const muted = await svc.client.checkSendPermissions({ groupId: c.groupId, userIds: users });
+      expect(muted.results).to.deep.equal(
+        await Promise.all(users.map((u) => single(c.groupId, u))),
+      );
+      await svc.client.dismissGroup({ operatorId: c.owner, groupId: c.groupId });
+      for (const groupId of [c.groupId, 'no-such-group']) {
+        const { results: gone } = await svc.client.checkSendPermissions({
+          groupId,
+          userIds: users,
+        });
+        expect(gone).to.deep.equal(await Promise.all(users.map((u) => single(groupId, u))));
+        expect(gone[0]!.refusal!.reason).to.equal(
+          groupId === c.groupId ? 'GROUP_DISMISSED' : 'GROUP_NOT_FOUND',
+        );
+      }
+    });
+
+    it('CheckSendPermissions refuses a bad group_id or user_id, an empty list and over 256 ids', async () => {
+      const c = await castGroup(svc, peers);
+      await expectGrpcError(
+        svc.client.checkSendPermissions({ groupId: 'bad id', userIds: [c.owner] }),
+        GrpcStatus.INVALID_ARGUMENT,
+      );
+      await expectGrpcError(
+        svc.client.checkSendPermissions({ groupId: c.groupId, userIds: [c.owner, 'bad id'] }),
+        GrpcStatus.INVALID_ARGUMENT,
+      );
+      await expectGrpcError(
+        svc.client.checkSendPermissions({ groupId: c.groupId, userIds: [] }),
+        GrpcStatus.INVALID_ARGUMENT,
+      );
+      await expectGrpcError(
+        svc.client.checkSendPermissions({
+          groupId: c.groupId,
+          userIds: Array.from({ length: 257 }, () => c.owner),
+        }),
+        GrpcStatus.INVALID_ARGUMENT,
+      );
+      const { results } = await svc.client.checkSendPermissions({
+        groupId: c.groupId,
+        userIds: Array.from({ length: 256 }, () => c.owner),
+      });
+      expect(results).to.have.length(256);
     });
 
     it('a non-member may not send: PERMISSION_DENIED NOT_GROUP_MEMBER', async () => {

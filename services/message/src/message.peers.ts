@@ -64,10 +64,79 @@ export function createUserDirectory(
   };
 }
 
+/** Users per CheckSendPermissions call (the group service's cap). */
+const MAX_SEND_CHECKS = 256;
+
+interface PendingCheck {
+  userId: string;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Group sends' permission checks, coalesced: the checks of one group that arrive in one turn of
+ * the event loop go as one CheckSendPermissions call. Every check is issued after its send
+ * arrived and answered by its own call, never from an earlier answer, so a member removed (and
+ * the group service's member cache invalidated) before a send is refused, as with one call per
+ * send. A failed call fails each of its checks with its error.
+ */
+export class SendChecks {
+  private pending = new Map<string, PendingCheck[]>();
+  private flushing = false;
+
+  constructor(private readonly client: PeerClient<'group'>) {}
+
+  check(groupId: string, userId: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let list = this.pending.get(groupId);
+      if (!list) this.pending.set(groupId, (list = []));
+      list.push({ userId, resolve, reject });
+      if (list.length >= MAX_SEND_CHECKS) {
+        this.pending.delete(groupId);
+        void this.issue(groupId, list);
+      } else if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushing = false;
+    const all = this.pending;
+    this.pending = new Map();
+    for (const [groupId, list] of all) void this.issue(groupId, list);
+  }
+
+  private async issue(groupId: string, list: PendingCheck[]): Promise<void> {
+    try {
+      const { results } = await this.client.checkSendPermissions({
+        groupId,
+        userIds: list.map((c) => c.userId),
+      });
+      list.forEach((c, i) => {
+        const result = results[i];
+        if (result?.userId !== c.userId) {
+          c.reject(
+            new AppError(Code.INTERNAL, 'INTERNAL', 'the group service answered out of order'),
+          );
+        } else if (result.refusal) {
+          // As the relay of CheckSendPermission's own error would make it (server-kit).
+          const { code, reason, message, metadata } = result.refusal;
+          c.reject(new AppError(code as Code, reason, message, metadata));
+        } else c.resolve();
+      });
+    } catch (err) {
+      for (const c of list) c.reject(err);
+    }
+  }
+}
+
 export function createGroupAccess(client: PeerClient<'group'>): GroupAccess {
+  const sendChecks = new SendChecks(client);
   return {
-    async checkSend(groupId, userId) {
-      await client.checkSendPermission({ groupId, userId });
+    checkSend(groupId, userId) {
+      return sendChecks.check(groupId, userId);
     },
 
     async memberRole(groupId, userId) {

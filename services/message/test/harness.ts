@@ -1,5 +1,6 @@
 import { type Config, type DeepPartial } from '@im-repo/config';
 import {
+  type AppError,
   FailedPreconditionError,
   NotFoundError,
   PermissionDeniedError,
@@ -50,6 +51,8 @@ export interface PeerData {
   conversationDown: boolean;
   /** RecordMessages calls, failed ones included. */
   batchGetUsersCalls: number;
+  /** The size of each CheckSendPermissions call. */
+  sendCheckCalls: number[];
 }
 
 export interface Peers {
@@ -67,11 +70,22 @@ export async function startPeers(): Promise<Peers> {
     clearedCalls: [],
     conversationDown: false,
     batchGetUsersCalls: 0,
+    sendCheckCalls: [],
   };
   const group = (groupId: string) => {
     const g = data.groups.get(groupId);
     if (!g) throw new NotFoundError('GROUP_NOT_FOUND', `group ${groupId} not found`);
     return g;
+  };
+  const sendRole = (groupId: string, userId: string) => {
+    const g = group(groupId);
+    if (g.dismissed) throw new FailedPreconditionError('GROUP_DISMISSED', 'dismissed');
+    const m = g.members.get(userId);
+    if (!m) throw new PermissionDeniedError('NOT_GROUP_MEMBER', 'not a member');
+    if (m.muted || (g.allMuted && m.role === GroupRole.GROUP_ROLE_MEMBER)) {
+      throw new PermissionDeniedError('MEMBER_MUTED', 'muted');
+    }
+    return m.role;
   };
   const servers: GrpcServer[] = [
     createStandInServer(userService, {
@@ -85,14 +99,28 @@ export async function startPeers(): Promise<Peers> {
     }),
     createStandInServer(groupService, {
       async checkSendPermission(req) {
+        return { role: sendRole(req.groupId, req.userId) };
+      },
+      async checkSendPermissions(req) {
+        data.sendCheckCalls.push(req.userIds.length);
         const g = group(req.groupId);
         if (g.dismissed) throw new FailedPreconditionError('GROUP_DISMISSED', 'dismissed');
-        const m = g.members.get(req.userId);
-        if (!m) throw new PermissionDeniedError('NOT_GROUP_MEMBER', 'not a member');
-        if (m.muted || (g.allMuted && m.role === GroupRole.GROUP_ROLE_MEMBER)) {
-          throw new PermissionDeniedError('MEMBER_MUTED', 'muted');
-        }
-        return { role: m.role };
+        return {
+          results: req.userIds.map((userId) => {
+            try {
+              return { userId, role: sendRole(req.groupId, userId) };
+            } catch (err) {
+              const e = err as AppError;
+              const refusal = {
+                code: e.code,
+                reason: e.reason,
+                message: e.message,
+                metadata: e.metadata,
+              };
+              return { userId, role: GroupRole.GROUP_ROLE_UNSPECIFIED, refusal };
+            }
+          }),
+        };
       },
       async getMember(req) {
         const m = group(req.groupId).members.get(req.userId);

@@ -335,6 +335,45 @@ describe('SendMessage', () => {
       );
     });
 
+    it('concurrent group sends are checked through CheckSendPermissions; each gets its own answer', async () => {
+      const before = peers.data.sendCheckCalls.length;
+      const senders = [owner, admin, member, muted, outsider, member, owner, admin];
+      const outcomes = await Promise.all(
+        senders.map((s) =>
+          svc.client.sendMessage(groupSend(s, gid)).then(
+            (r) => `ok ${r.message!.senderId}`,
+            (e: { details?: string; code?: number }) => `refused ${e.code}`,
+          ),
+        ),
+      );
+      expect(outcomes).to.deep.equal([
+        `ok ${owner}`,
+        `ok ${admin}`,
+        `ok ${member}`,
+        `refused ${GrpcStatus.PERMISSION_DENIED}`,
+        `refused ${GrpcStatus.PERMISSION_DENIED}`,
+        `ok ${member}`,
+        `ok ${owner}`,
+        `ok ${admin}`,
+      ]);
+      // How many share a call depends on when their sends reach the check (send-checks.test.ts).
+      const calls = peers.data.sendCheckCalls.slice(before);
+      expect(calls.reduce((a, b) => a + b, 0)).to.equal(senders.length);
+    });
+
+    it('a check is made after its send arrived: a member removed since an earlier send is refused', async () => {
+      const leaving = uniqueId('lea');
+      const g = peers.data.groups.get(gid)!;
+      g.members.set(leaving, { role: GroupRole.GROUP_ROLE_MEMBER });
+      await svc.client.sendMessage(groupSend(leaving, gid));
+      g.members.delete(leaving);
+      await expectGrpcError(
+        svc.client.sendMessage(groupSend(leaving, gid)),
+        GrpcStatus.PERMISSION_DENIED,
+        'NOT_GROUP_MEMBER',
+      );
+    });
+
     it('all-muted stops plain members but not the owner or admins', async () => {
       peers.data.groups.get(gid)!.allMuted = true;
       try {

@@ -106,7 +106,7 @@ describe('internal rpcs under mutual TLS: only INTERNAL_CALLERS (API.md v1.1 "In
     expect(err.domain, what).to.match(/^im\.(conversation|group|message|presence)\.v1$/);
   };
 
-  it('refuses RecordMessages, AddParticipants and CheckSendPermission from an unlisted caller, before validation', async () => {
+  it('refuses RecordMessages, AddParticipants and CheckSendPermission(s) from an unlisted caller, before validation', async () => {
     const gateway = conversationAs('gateway');
     const gatewayGroup = groupAs('gateway');
     const messageCaller = conversationAs('message');
@@ -122,6 +122,7 @@ describe('internal rpcs under mutual TLS: only INTERNAL_CALLERS (API.md v1.1 "In
         'AddParticipants, invalid request',
       );
       await denied(gatewayGroup.checkSendPermission({ groupId: '', userId: '' }), 'group');
+      await denied(gatewayGroup.checkSendPermissions({ groupId: '', userIds: [] }), 'group batch');
       // conversation is a peer, but not one that calls the group service's internal rpcs.
       const asConversation = groupAs('conversation');
       try {

@@ -82,9 +82,11 @@ describe("relaying a peer's error: one rule in every service", function () {
       [
         'group',
         createStandInServer(groupService, {
-          checkSendPermission: async () => {
+          checkSendPermissions: async (req) => {
             await act(behaviour);
-            return { role: GroupRole.GROUP_ROLE_MEMBER };
+            return {
+              results: req.userIds.map((userId) => ({ userId, role: GroupRole.GROUP_ROLE_MEMBER })),
+            };
           },
         }),
       ],
@@ -160,7 +162,7 @@ describe("relaying a peer's error: one rule in every service", function () {
     await call();
   }
 
-  it('message relays the group service (CheckSendPermission on a group send)', async () => {
+  it('message relays the group service (CheckSendPermissions on a group send)', async () => {
     const address = await start('message', openMessageDeps, createMessageServer);
     const client = createMessageServiceClient(address, opts);
     let n = 0;
