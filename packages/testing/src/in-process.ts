@@ -25,7 +25,15 @@ export async function startInProcess<D extends { close(): Promise<void> }, S ext
 ): Promise<InProcess<D, S>> {
   const deps = await open();
   const server = create(deps);
-  const bound = await server.listen(port, '127.0.0.1');
+  let bound: number;
+  try {
+    bound = await server.listen(port, '127.0.0.1');
+  } catch (err) {
+    // Its pools, timers and drainers would keep the test process alive after the failure.
+    await server.shutdown().catch(() => undefined);
+    await deps.close().catch(() => undefined);
+    throw err;
+  }
   let stopped: Promise<void> | undefined;
   return {
     deps,

@@ -85,8 +85,14 @@ export class Stack {
     const stack = new Stack(env, overrides);
     for (const s of SERVICES) stack.ports[s] = await freePort();
     // Start in dependency order so start-up calls (if any) find their peers.
-    for (const s of ['user', 'conversation', 'message', 'group', 'presence'] as ServiceName[])
-      await stack.startService(s);
+    try {
+      for (const s of ['user', 'conversation', 'message', 'group', 'presence'] as ServiceName[])
+        await stack.startService(s);
+    } catch (err) {
+      // The suite's after() has no stack to stop: without this the test process never exits.
+      await Promise.all(SERVICES.map((s) => stack.stopService(s)));
+      throw err;
+    }
     (stack as { clients: unknown }).clients = stack.makeClients();
     return stack;
   }
