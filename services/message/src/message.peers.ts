@@ -127,7 +127,15 @@ export class SendChecks {
         } else c.resolve();
       });
     } catch (err) {
-      for (const c of list) c.reject(err);
+      // A group service older than CheckSendPermissions (a rolling deploy): one call per check.
+      const older = err instanceof AppError && err.code === Code.UNIMPLEMENTED;
+      for (const c of list) {
+        if (!older) c.reject(err);
+        else
+          this.client
+            .checkSendPermission({ groupId, userId: c.userId })
+            .then(() => c.resolve(), c.reject);
+      }
     }
   }
 }

@@ -79,6 +79,23 @@ describe('SendChecks (group sends’ permission checks, coalesced)', () => {
     expect(calls.map((c) => c.userIds.length)).to.deep.equal([256, 44]);
   });
 
+  it('a group service without CheckSendPermissions (older, mid-deploy): one CheckSendPermission per check', async () => {
+    const unimplemented = new AppError(Code.UNIMPLEMENTED, 'UNIMPLEMENTED', 'unknown method');
+    const { checks } = fakeGroup(new Set(), unimplemented);
+    const singles: string[] = [];
+    const client = (checks as unknown as { client: Record<string, unknown> }).client;
+    client.checkSendPermission = async (req: { userId: string }) => {
+      singles.push(req.userId);
+      if (req.userId !== 'a') throw new AppError(Code.PERMISSION_DENIED, 'NOT_GROUP_MEMBER', 'no');
+      return { role: 1 };
+    };
+    const results = await Promise.all(
+      [checks.check('g', 'a'), checks.check('g', 'b')].map(outcome),
+    );
+    expect(singles).to.deep.equal(['a', 'b']);
+    expect(results).to.deep.equal(['ok', `${Code.PERMISSION_DENIED} NOT_GROUP_MEMBER no {}`]);
+  });
+
   it('a failed call fails each of its checks with its error', async () => {
     const down = new AppError(
       Code.UNAVAILABLE,
