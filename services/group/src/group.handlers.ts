@@ -1,9 +1,9 @@
-import { AppError, InvalidArgumentError } from '@im-repo/errors';
+import { InvalidArgumentError } from '@im-repo/errors';
 import { ID_PATTERN } from '@im-repo/proto';
 import { Group, GroupMember, GroupRole, type GroupServiceService } from '@im-repo/proto/group';
 import { itemsThatFit, type ServiceHandlers, validate } from '@im-repo/server-kit';
 import type { GroupDomain } from './group.domain';
-import { groupToProto, memberToProto, ROLE_TO_PROTO } from './group.mapping';
+import { groupToProto, memberToProto, ROLE_TO_PROTO, sendPermissionToProto } from './group.mapping';
 import type { PagePosition, Role } from './group.types';
 
 const DEFAULT_PAGE = 100;
@@ -231,19 +231,7 @@ export function createGroupHandlers(
       const groupId = validate.id('group_id', req.groupId);
       const userIds = validate.idList('user_ids', req.userIds, MAX_SEND_CHECKS, 1);
       const verdicts = await domain.checkSendPermissions(groupId, userIds);
-      return {
-        results: userIds.map((userId, i) => {
-          const v = verdicts[i]!;
-          if (!(v instanceof AppError)) return { userId, role: ROLE_TO_PROTO[v] };
-          const refusal = {
-            code: v.code,
-            reason: v.reason,
-            message: v.message,
-            metadata: v.metadata,
-          };
-          return { userId, role: GroupRole.GROUP_ROLE_UNSPECIFIED, refusal };
-        }),
-      };
+      return { results: userIds.map((userId, i) => sendPermissionToProto(userId, verdicts[i]!)) };
     },
   };
 }

@@ -1,4 +1,11 @@
-import { type Group, type GroupMember, GroupRole, GroupStatus } from '@im-repo/proto/group';
+import { AppError } from '@im-repo/errors';
+import {
+  type Group,
+  type GroupMember,
+  GroupRole,
+  GroupStatus,
+  type SendPermission,
+} from '@im-repo/proto/group';
 import type { GroupRecord, MemberRecord, Role } from './group.types';
 
 // Records (the domain's plain data) to their proto messages: the one mapping the handlers and
@@ -36,5 +43,16 @@ export function memberToProto(m: MemberRecord): GroupMember {
     role: ROLE_TO_PROTO[m.role],
     joinedAt: m.joinedAt,
     mutedUntil: m.mutedUntil ?? undefined,
+  };
+}
+
+/** A CheckSendPermissions result: the role, or the error CheckSendPermission would have thrown. */
+export function sendPermissionToProto(userId: string, verdict: Role | AppError): SendPermission {
+  if (!(verdict instanceof AppError)) return { userId, role: ROLE_TO_PROTO[verdict] };
+  const { code, reason, message, metadata } = verdict;
+  return {
+    userId,
+    role: GroupRole.GROUP_ROLE_UNSPECIFIED,
+    refusal: { code, reason, message, metadata },
   };
 }
